@@ -1,0 +1,1 @@
+"""Readers: turn input files (local or s3://) into Documents, quarantining bad records."""

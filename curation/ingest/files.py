@@ -1,0 +1,76 @@
+"""Expand input URIs (paths, globs, directories, s3://) and open them through fsspec."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO
+
+import fsspec
+
+JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".zip")
+PARQUET_SUFFIXES = (".parquet",)
+INPUT_SUFFIXES = JSONL_SUFFIXES + PARQUET_SUFFIXES
+
+
+def _protocol_prefix(uri: str) -> str:
+    return uri.split("://", 1)[0] + "://" if "://" in uri else ""
+
+
+def expand_inputs(uris: list[str], storage_options: dict | None = None) -> list[str]:
+    """Sorted, de-duplicated list of input files. Directories are searched recursively
+    for known suffixes. A pattern that matches nothing is an error naming it."""
+    out: set[str] = set()
+    for uri in uris:
+        fs, path = fsspec.core.url_to_fs(uri, **(storage_options or {}))
+        prefix = _protocol_prefix(uri)
+        if any(ch in path for ch in "*?["):
+            matches = [m for m in fs.glob(path) if fs.isfile(m)]
+        elif fs.isdir(path):
+            matches = [m for m in fs.find(path) if m.endswith(INPUT_SUFFIXES)]
+        elif fs.exists(path):
+            matches = [path]
+        else:
+            raise FileNotFoundError(f"input not found: {uri}")
+        if not matches:
+            raise FileNotFoundError(f"input pattern matched no files: {uri}")
+        out.update(prefix + m if prefix and not m.startswith(prefix) else m for m in matches)
+    return sorted(out)
+
+
+def detect_format(path: str) -> str:
+    lower = path.lower()
+    if lower.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if lower.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    raise ValueError(f"{path}: unknown input format (expected {', '.join(INPUT_SUFFIXES)})")
+
+
+@contextmanager
+def open_binary(path: str, storage_options: dict | None = None) -> Iterator[IO[bytes]]:
+    with fsspec.open(path, "rb", **(storage_options or {})) as f:
+        yield f
+
+
+def iter_jsonl_streams(
+    path: str, storage_options: dict | None = None
+) -> Iterator[tuple[str, IO[bytes]]]:
+    """Yield (display name, binary stream) for a JSONL file, a .gz, or each JSONL member
+    of a .zip (MMC4 ships zips of JSONL)."""
+    with open_binary(path, storage_options) as raw:
+        if path.lower().endswith(".gz"):
+            yield path, gzip.GzipFile(fileobj=raw)
+        elif path.lower().endswith(".zip"):
+            data = io.BytesIO(raw.read())
+            with zipfile.ZipFile(data) as zf:
+                for name in sorted(zf.namelist()):
+                    if name.endswith("/") or not name.lower().endswith((".jsonl", ".json")):
+                        continue
+                    with zf.open(name) as member:
+                        yield f"{path}!{name}", member
+        else:
+            yield path, raw

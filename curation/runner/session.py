@@ -1,0 +1,44 @@
+"""Start or join Ray: a local Ray in-process on loopback by default, an existing
+cluster with ``address`` or ``RAY_ADDRESS``."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+
+
+def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Idempotent: reuses a running session (tests share one per run)."""
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING,
+                 log_to_driver=True, runtime_env=_runtime_env())
+        return
+    ray.init(
+        num_cpus=num_cpus,
+        include_dashboard=False,
+        logging_level=logging.WARNING,
+        _node_ip_address="127.0.0.1",  # local runs never bind an external address
+        configure_logging=True,
+    )
+
+
+def _runtime_env() -> dict:
+    # Workers on a cluster need this project importable; a pip-installed package is,
+    # a source checkout is shipped as the working directory.
+    return {}
+
+
+def stop_ray() -> None:
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def cluster_summary() -> str:
+    res = ray.cluster_resources()
+    return f"{int(res.get('CPU', 0))} CPUs, {int(res.get('GPU', 0))} GPUs, " \
+           f"{len(ray.nodes())} node(s)"

@@ -1,0 +1,1 @@
+"""WebDataset shards: writing, reading and per-unit statistics."""
