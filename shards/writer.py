@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import webdataset as wds
 
-from curation.document import Document
+from curation.document import Document, ImageRecord
 from curation.storage import atomic_write, write_json, write_parquet
 from shards.layout import IMAGE_EXTENSIONS, join, sample_key, shard_name
 
@@ -74,6 +74,25 @@ def count_unit(docs: list[Document]) -> dict:
     }
 
 
+def _margin(im: ImageRecord) -> float | None:
+    """Assignment strength: matched similarity minus the best other sentence's."""
+    sims, j = im.similarities, im.matched_text_index
+    if (not sims or len(sims) < 2 or j is None or not 0 <= j < len(sims)
+            or any(s is None for s in sims)):
+        return None
+    return float(sims[j] - max(s for i, s in enumerate(sims) if i != j))
+
+
+def manifest_extras(doc: Document) -> dict:
+    """Per-document columns for `curate stats` distributions (written images only)."""
+    written = [im for im in doc.images if im.member is not None]
+    return {"text_chars": sum(len(t) for t in doc.texts),
+            "image_widths": [im.width for im in written],
+            "image_heights": [im.height for im in written],
+            "image_sims": [im.matched_sim for im in written],
+            "image_margins": [_margin(im) for im in written]}
+
+
 def write_unit(docs: list[Document], output: str, unit_id: str, limits: ShardLimits,
                storage_options: dict | None = None) -> dict:
     """Write the kept documents of a unit; return (and store) the unit's stats."""
@@ -106,7 +125,8 @@ def write_unit(docs: list[Document], output: str, unit_id: str, limits: ShardLim
         current.nbytes += size
         manifest.append({"key": key, "shard": current.name, "doc_id": doc.doc_id,
                          "source": doc.source, "num_images": n_images,
-                         "num_texts": len(doc.texts), "bytes": size})
+                         "num_texts": len(doc.texts), "bytes": size,
+                         **manifest_extras(doc)})
     close()
     for shard in shards:
         data = shard.buffer.getvalue()
@@ -135,7 +155,9 @@ def write_unit(docs: list[Document], output: str, unit_id: str, limits: ShardLim
 MANIFEST_SCHEMA = pa.schema([
     ("key", pa.string()), ("shard", pa.string()), ("doc_id", pa.string()),
     ("source", pa.string()), ("num_images", pa.int32()), ("num_texts", pa.int32()),
-    ("bytes", pa.int64()),
+    ("bytes", pa.int64()), ("text_chars", pa.int64()),
+    ("image_widths", pa.list_(pa.int32())), ("image_heights", pa.list_(pa.int32())),
+    ("image_sims", pa.list_(pa.float32())), ("image_margins", pa.list_(pa.float32())),
 ])
 DROPS_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("source", pa.string()), ("stage", pa.string()),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +38,10 @@ def expand_inputs(uris: list[str], storage_options: dict | None = None) -> list[
             raise FileNotFoundError(f"input not found: {uri}")
         if not matches:
             raise FileNotFoundError(f"input pattern matched no files: {uri}")
-        out.update(prefix + m if prefix and not m.startswith(prefix) else m for m in matches)
+        if prefix:
+            out.update(m if m.startswith(prefix) else prefix + m for m in matches)
+        else:
+            out.update(os.path.abspath(m) for m in matches)
     return sorted(out)
 
 

@@ -11,6 +11,7 @@ import ray
 
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     """Idempotent: reuses a running session (tests share one per run)."""
+    quiet_ray_data()
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
@@ -25,6 +26,17 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         _node_ip_address="127.0.0.1",  # local runs never bind an external address
         configure_logging=True,
     )
+
+
+def quiet_ray_data() -> None:
+    """Our own progress lines replace Ray Data's per-operator log spam."""
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    for name in ("ray.data", "ray.data._internal.execution.streaming_executor"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _runtime_env() -> dict:

@@ -1,0 +1,39 @@
+"""`curate run PIPELINE.yaml --input URI [--input URI ...] --output URI`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+NAME = "run"
+HELP = "run a pipeline (YAML) over MMC4/COYO inputs into WebDataset shards, on Ray"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pipeline", help="pipeline YAML file (see pipelines/)")
+    p.add_argument("--input", "-i", action="append", required=True,
+                   help="input file, directory, glob or s3:// URI (repeatable)")
+    p.add_argument("--output", "-o", required=True, help="output folder or s3:// URI")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard an existing output made with another config or inputs")
+    p.add_argument("--storage-options", default=None,
+                   help='JSON fsspec options, e.g. \'{"endpoint_url": "http://..."}\'')
+    p.add_argument("--json", action="store_true", help="print run totals as JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    from curation.pipeline_config import load_pipeline
+    from curation.runner.pipeline import run_pipeline
+
+    config = load_pipeline(args.pipeline)
+    so = json.loads(args.storage_options) if args.storage_options else None
+    totals = run_pipeline(config, args.input, args.output, address=args.address,
+                          overwrite=args.overwrite, storage_options=so)
+    if args.json:
+        print(json.dumps(totals, indent=1, sort_keys=True))
+    else:
+        print(f"shards: {args.output.rstrip('/')}/shards/  "
+              f"({totals['documents_written']} documents, {totals['shards']} shards)")
+    return 0

@@ -1,0 +1,87 @@
+"""Shard writer: plain webdataset and tarfile read the shards; bounds hold."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import pyarrow.parquet as pq
+import webdataset as wds
+from PIL import Image
+
+from curation.document import IMAGE_OK, Document, ImageRecord, Provenance
+from shards.writer import ShardLimits, write_unit
+
+
+def jpeg(color, size=(40, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def png(color) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (20, 20), color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def make_doc(i: int, n_images: int = 2, drop_doc: bool = False) -> Document:
+    images = []
+    for j in range(n_images):
+        im = ImageRecord(url=f"http://h/{i}/{j}.jpg", matched_text_index=0)
+        if j == 1:
+            im.drop("http_404", "download")
+        else:
+            im.status, im.data, im.mime = IMAGE_OK, jpeg((i * 10 % 255, j, 0)), "image/jpeg"
+        images.append(im)
+    if n_images > 2:
+        images[2].data, images[2].mime = png((0, 0, i)), "image/png"
+    doc = Document(doc_id=f"doc{i:04d}", source="mmc4", url=f"http://h/{i}",
+                   texts=["a sentence.", "another one."], images=images,
+                   provenance=Provenance(file="in.jsonl", line=i + 1))
+    if drop_doc:
+        doc.drop("duplicate_exact", "dedup")
+    return doc
+
+
+def test_shards_read_back_with_plain_webdataset_and_tarfile(tmp_path):
+    docs = [make_doc(i, n_images=3, drop_doc=(i == 4)) for i in range(10)]
+    stats = write_unit(docs, str(tmp_path), "00000-00000", ShardLimits(max_samples=4))
+    assert [s["samples"] for s in stats["shards"]] == [4, 4, 1]
+    assert stats["documents_in"] == 10 and stats["documents_written"] == 9
+    assert stats["documents_dropped"] == {"dedup:duplicate_exact": 1}
+    assert stats["image_status"] == {"ok": 20, "http_404": 10}
+    shard_paths = sorted(str(p) for p in (tmp_path / "shards").glob("*.tar"))
+    samples = list(wds.WebDataset(shard_paths, shardshuffle=False))
+    assert len(samples) == 9
+    for s in samples:
+        assert "." not in s["__key__"]
+        rec = json.loads(s["json"])
+        members = [im["member"] for im in rec["images"] if im["member"]]
+        assert members == ["0.jpg", "1.png"]
+        assert [im["status"] for im in rec["images"]] == ["ok", "http_404", "ok"]
+        for m in members:
+            Image.open(io.BytesIO(s[m])).verify()
+    with tarfile.open(shard_paths[0]) as tf:
+        names = tf.getnames()
+    assert names[:3] == ["00000-00000-000000.0.jpg", "00000-00000-000000.1.png",
+                         "00000-00000-000000.json"]
+    manifest = pq.read_table(tmp_path / "manifest" / "00000-00000.parquet").to_pylist()
+    assert len(manifest) == 9 and manifest[0]["num_images"] == 2
+    assert {m["shard"] for m in manifest} == {p.rsplit("/", 1)[1] for p in shard_paths}
+    drops = pq.read_table(tmp_path / "drops" / "00000-00000.parquet").to_pylist()
+    assert drops == [{"doc_id": "doc0004", "source": "mmc4", "stage": "dedup",
+                      "reason": "duplicate_exact", "location": "in.jsonl:5",
+                      "unit": "00000-00000"}]
+
+
+def test_byte_bound_splits_shards_and_no_temp_files_remain(tmp_path):
+    docs = [make_doc(i) for i in range(6)]
+    size = len(docs[0].images[0].data)
+    stats = write_unit(docs, str(tmp_path), "00001-00000",
+                       ShardLimits(max_samples=100, max_bytes=2 * size + 1500))
+    assert len(stats["shards"]) >= 3
+    assert all(s["bytes"] <= 2 * size + 1500 for s in stats["shards"])
+    leftovers = [p for p in tmp_path.rglob("*") if ".tmp-" in p.name]
+    assert leftovers == []
