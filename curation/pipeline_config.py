@@ -36,7 +36,8 @@ class IngestConfig(BaseModel):
     docs_per_unit: int = Field(default=512, ge=1, description="documents per work unit")
     url_column: str | None = None  # pairs: override the image url column
     caption_column: str | None = None  # pairs: override the caption column
-    max_line_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_line_bytes: int = Field(default=8 * 1024 * 1024, ge=1024,
+                                description="longer JSONL lines are quarantined")
 
 
 class WriterConfig(BaseModel):

@@ -56,6 +56,7 @@ def read_json(uri: str, storage_options: dict | None = None) -> Any:
 
 def exists(uri: str, storage_options: dict | None = None) -> bool:
     fs, path = filesystem(uri, storage_options)
+    fs.invalidate_cache(path)  # other processes write here; never trust a listing cache
     return fs.exists(path)
 
 
@@ -68,8 +69,16 @@ def write_parquet(uri: str, rows: list[dict], schema: pa.Schema | None = None,
 def list_files(uri: str, suffix: str, storage_options: dict | None = None) -> list[str]:
     """Sorted full URIs of files under ``uri`` ending with ``suffix`` (none if absent)."""
     fs, path = filesystem(uri, storage_options)
+    fs.invalidate_cache(path)
     if not fs.exists(path):
         return []
     prefix = uri.split("://", 1)[0] + "://" if "://" in uri else ""
     names = [p for p in fs.ls(path, detail=False) if p.endswith(suffix)]
     return sorted(prefix + p if prefix and not p.startswith(prefix) else p for p in names)
+
+
+def remove(uris: list[str], storage_options: dict | None = None) -> None:
+    for uri in uris:
+        fs, path = filesystem(uri, storage_options)
+        if fs.exists(path):
+            fs.rm(path)

@@ -76,5 +76,8 @@ def iter_jsonl_streams(
                         continue
                     with zf.open(name) as member:
                         yield f"{path}!{name}", member
-        else:
+        elif isinstance(raw, io.BufferedIOBase) and not hasattr(raw, "fs"):
             yield path, raw
+        else:
+            # fsspec remote files lack readline(limit); a BufferedReader adds it.
+            yield path, io.BufferedReader(raw, buffer_size=1 << 20)  # type: ignore[arg-type]

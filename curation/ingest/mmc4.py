@@ -131,7 +131,7 @@ def _iter_lines(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, b
 
 
 def read_mmc4(
-    path: str, storage_options: dict | None = None, max_line_bytes: int = 64 * 1024 * 1024
+    path: str, storage_options: dict | None = None, max_line_bytes: int = 8 * 1024 * 1024
 ) -> Iterator[Document | QuarantineRecord]:
     for name, stream in iter_jsonl_streams(path, storage_options):
         for lineno, raw, too_long in _iter_lines(stream, max_line_bytes):
