@@ -5,20 +5,30 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
+    delay_s = 0.0
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        super().do_GET()
 
 
 class StaticServer:
     """Serve ``root`` on 127.0.0.1 at a free port, in a daemon thread."""
 
-    def __init__(self, root: str | Path) -> None:
-        handler = functools.partial(_QuietHandler, directory=str(root))
+    def __init__(self, root: str | Path, delay_s: float = 0.0) -> None:
+        """``delay_s`` slows every response (tests that must catch a run mid-way)."""
+        cls = type("_Handler", (_QuietHandler,), {"delay_s": delay_s})
+        handler = functools.partial(cls, directory=str(root))
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
