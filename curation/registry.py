@@ -13,6 +13,9 @@ from curation.stage import Stage
 # name -> "module:Class"; imported lazily so `curate stats` never imports torch.
 STAGES: dict[str, str] = {
     "download": "curation.download.stage:DownloadStage",
+    "dedup": "curation.dedup.stage:DedupStage",
+    "image_dedup": "curation.dedup.images:ImageDedupStage",
+    "image_frequency": "curation.dedup.images:ImageFrequencyStage",
 }
 
 

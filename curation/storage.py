@@ -82,3 +82,8 @@ def remove(uris: list[str], storage_options: dict | None = None) -> None:
         fs, path = filesystem(uri, storage_options)
         if fs.exists(path):
             fs.rm(path)
+
+
+def read_parquet_rows(uri: str, storage_options: dict | None = None) -> list[dict]:
+    with fsspec.open(uri, "rb", **(storage_options or {})) as f:
+        return pq.read_table(f).to_pylist()

@@ -17,7 +17,7 @@ import pyarrow as pa
 import webdataset as wds
 
 from curation.document import Document, ImageRecord
-from curation.storage import atomic_write, write_json, write_parquet
+from curation.storage import atomic_write, list_files, remove, write_json, write_parquet
 from shards.layout import IMAGE_EXTENSIONS, join, sample_key, shard_name
 
 
@@ -93,6 +93,16 @@ def manifest_extras(doc: Document) -> dict:
             "image_margins": [_margin(im) for im in written]}
 
 
+def _remove_stale_shards(output: str, unit_id: str, keep: set[str],
+                         storage_options: dict | None) -> None:
+    """A unit rewritten with fewer shards (resume, --retry-failed) must not leave its
+    old higher-numbered shards behind: they would duplicate samples."""
+    old = list_files(join(output, "shards"), ".tar", storage_options)
+    stale = [p for p in old if p.rsplit("/", 1)[-1].startswith(f"{unit_id}-")
+             and p.rsplit("/", 1)[-1] not in keep]
+    remove(stale, storage_options)
+
+
 def write_unit(docs: list[Document], output: str, unit_id: str, limits: ShardLimits,
                storage_options: dict | None = None) -> dict:
     """Write the kept documents of a unit; return (and store) the unit's stats."""
@@ -128,13 +138,16 @@ def write_unit(docs: list[Document], output: str, unit_id: str, limits: ShardLim
                          "num_texts": len(doc.texts), "bytes": size,
                          **manifest_extras(doc)})
     close()
+    _remove_stale_shards(output, unit_id, {s.name for s in shards}, storage_options)
     for shard in shards:
         data = shard.buffer.getvalue()
         atomic_write(join(output, "shards", shard.name), lambda f, d=data: f.write(d),
                      storage_options)
     drops = [{"doc_id": d.doc_id, "source": d.source, "stage": d.dropped_by,
               "reason": d.drop_reason, "location": d.provenance.location(),
-              "unit": unit_id} for d in docs if not d.kept]
+              "unit": unit_id, "num_images": len(d.images),
+              "images_with_doc": sum(im.status in ("ok", "pending") for im in d.images)}
+             for d in docs if not d.kept]
     write_parquet(join(output, "manifest", f"{unit_id}.parquet"), manifest,
                   schema=MANIFEST_SCHEMA, storage_options=storage_options)
     write_parquet(join(output, "drops", f"{unit_id}.parquet"), drops, schema=DROPS_SCHEMA,
@@ -162,4 +175,6 @@ MANIFEST_SCHEMA = pa.schema([
 DROPS_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("source", pa.string()), ("stage", pa.string()),
     ("reason", pa.string()), ("location", pa.string()), ("unit", pa.string()),
+    # images that leave with the document (status ok or pending): `curate stats` funnel
+    ("num_images", pa.int32()), ("images_with_doc", pa.int32()),
 ])

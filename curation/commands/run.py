@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 NAME = "run"
 HELP = "run a pipeline (YAML) over MMC4/COYO inputs into WebDataset shards, on Ray"
@@ -24,6 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.address:  # before Ray is imported: see curation/runner/session.py
+        os.environ["RAY_ADDRESS"] = args.address
     from curation.pipeline_config import load_pipeline
     from curation.runner.pipeline import run_pipeline
 

@@ -2,7 +2,7 @@
 -> shards, resumable at unit granularity.
 
 Resume rule: every step writes its output atomically and a marker last (ingest
-``.done.json``, staged ``.facts.json``, global decision JSON, unit ``stats/UNIT.json``);
+``.done.json``, staged ``.facts.parquet``, global decision JSON, unit ``stats/UNIT.json``);
 a re-run skips what has a marker and redoes the rest under the same deterministic names,
 so nothing is duplicated.
 """
@@ -31,7 +31,7 @@ from curation.runner.units import (
     stage_unit,
     write_final_unit,
 )
-from curation.storage import exists, read_json, write_json
+from curation.storage import exists, read_json, read_parquet_rows, write_json
 from shards.layout import join
 from shards.writer import ShardLimits
 
@@ -135,7 +135,8 @@ def _run_segment(segment: Segment, units: list[str], source: str, output: str,
     if exists(decision_uri, storage_options):
         progress(f"{gstage.name}: decision already made (resuming)")
         return dest
-    todo = [u for u in units if not exists(join(dest, f"{u}.facts.json"), storage_options)]
+    todo = [u for u in units
+            if not exists(join(dest, f"{u}.facts.parquet"), storage_options)]
     prev_decision = _decision_uri(output, segment.index) if segment.apply_global else None
     if todo:
         ds = _chain(_source_ds(todo, source, storage_options), segment, prev_decision,
@@ -149,7 +150,7 @@ def _run_segment(segment: Segment, units: list[str], source: str, output: str,
                      f"{summary['documents']} documents staged")
     facts: list[dict] = []
     for u in units:
-        facts.extend(read_json(join(dest, f"{u}.facts.json"), storage_options))
+        facts.extend(read_parquet_rows(join(dest, f"{u}.facts.parquet"), storage_options))
     t0 = time.perf_counter()
     decision = _fit(gstage, facts)
     timings[f"{gstage.name}.fit"] = time.perf_counter() - t0
@@ -159,11 +160,11 @@ def _run_segment(segment: Segment, units: list[str], source: str, output: str,
 
 
 def _fit(stage: Any, facts: list[dict]) -> dict:
-    """Fit a global stage; stages with a distributed Ray implementation use it."""
-    from curation.runner.global_fits import distributed_fit
+    """Fit a global stage; stages with a distributed Ray engine are handed it."""
+    from curation.runner.global_fits import distributed_engine
 
-    fit = distributed_fit(stage.name)
-    return fit(stage, facts) if fit is not None else stage.fit(facts)
+    engine = distributed_engine(stage.name)
+    return stage.fit(facts, engine=engine) if engine is not None else stage.fit(facts)
 
 
 def _run_final(segment: Segment, units: list[str], source: str, config: PipelineConfig,

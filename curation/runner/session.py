@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 
-import ray
+import ray  # noqa: TID251 - the runner is where Ray lives
 
 
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -20,10 +20,10 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
                  log_to_driver=True, runtime_env=_runtime_env())
         return
     ray.init(
+        address="local",  # never attach to a cluster left behind in /tmp/ray
         num_cpus=num_cpus,
         include_dashboard=False,
         logging_level=logging.WARNING,
-        _node_ip_address="127.0.0.1",  # local runs never bind an external address
         configure_logging=True,
     )
 

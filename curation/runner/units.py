@@ -17,7 +17,7 @@ from curation.ingest.quarantine import QuarantineRecord
 from curation.ingest.reader import read_input
 from curation.pipeline_config import IngestConfig
 from curation.stage import GlobalStage, Stage
-from curation.storage import read_json, write_bytes, write_json
+from curation.storage import read_json, write_bytes, write_json, write_parquet
 from shards.layout import join, unit_id_for
 from shards.writer import ShardLimits, write_unit
 
@@ -149,7 +149,7 @@ def stage_unit(row: dict[str, Any], dest: str, collect_for: GlobalStage,
     unit = row["unit"]
     write_bytes(join(dest, f"{unit}.cdb"), row["payload"], storage_options)
     facts = collect_for.collect([d for d in docs if d.kept])
-    write_json(join(dest, f"{unit}.facts.json"), facts, storage_options)
+    write_parquet(join(dest, f"{unit}.facts.parquet"), facts, storage_options=storage_options)
     return {"unit": unit, "summary": json.dumps({"documents": len(docs),
                                                  "timing": _timing(row)})}
 

@@ -1,0 +1,110 @@
+"""Small per-document facts for dedup, and their columnar form.
+
+A fact is what ``fit`` needs to decide, never the document itself: ids, a URL hash,
+an exact-text hash, the MinHash signature (num_perm uint32 as bytes), and the two
+numbers the kept-document rule uses. ~600 bytes per document at 128 permutations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from curation.dedup.minhash import EMPTY, MinHasher
+from curation.dedup.normalize import document_text, text_hash, url_hash, word_bytes
+from curation.dedup.params import DedupConfig
+from curation.dedup.shingles import batch_shingle_hashes
+from curation.document import IMAGE_PENDING, Document
+
+_LIVE_IMAGE = {IMAGE_PENDING, "ok"}
+
+
+def _identity_url(doc: Document, is_pair: bool) -> str | None:
+    if doc.url:
+        return doc.url
+    if is_pair and len(doc.images) == 1:
+        return doc.images[0].url  # a COYO/LAION pair is identified by its image
+    return None
+
+
+def compute_facts(docs: list[Document], cfg: DedupConfig) -> list[dict]:
+    """Facts for the kept documents of a batch (signatures vectorized over the batch)."""
+    docs = [d for d in docs if d.kept]
+    is_pair = [d.source in cfg.pair_sources for d in docs]
+    tokens = [[] if pair else word_bytes(document_text(d.texts)) for d, pair in zip(docs, is_pair)]
+    sigs = None
+    if cfg.minhash:
+        hashes, offsets = batch_shingle_hashes(tokens, cfg.ngram)
+        sigs = MinHasher(cfg.num_perm, cfg.seed).signatures(hashes, offsets)
+    out = []
+    for i, doc in enumerate(docs):
+        fact = {
+            "doc_id": doc.doc_id,
+            "location": doc.provenance.location(),
+            "url_hash": url_hash(_identity_url(doc, is_pair[i])) if cfg.url else None,
+            "text_hash": text_hash(tokens[i]) if cfg.exact else None,
+            "signature": sigs[i].tobytes() if sigs is not None and tokens[i] else None,
+            "num_images": sum(1 for im in doc.images if im.status in _LIVE_IMAGE),
+            "text_len": sum(len(t) for t in doc.texts),
+        }
+        if cfg.verify_exact and fact["signature"] is not None:
+            # raw shingle hashes; deduplicated only for the few candidates verified
+            fact["shingles"] = hashes[offsets[i]:offsets[i + 1]].tobytes()
+        out.append(fact)
+    return out
+
+
+def _optional_int(values, n: int) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.zeros(n, dtype=np.int64)
+    mask = np.zeros(n, dtype=bool)
+    for i, v in enumerate(values):
+        if v is not None and v == v:  # None or NaN (pandas) means absent
+            arr[i], mask[i] = int(v), True
+    return arr, mask
+
+
+@dataclass
+class FactTable:
+    """Facts as parallel arrays (dense row index = node id)."""
+
+    doc_id: np.ndarray
+    location: np.ndarray
+    url_hash: np.ndarray
+    has_url: np.ndarray
+    text_hash: np.ndarray
+    has_text: np.ndarray
+    sig: np.ndarray  # (n, num_perm) uint32, EMPTY rows where has_sig is False
+    has_sig: np.ndarray
+    num_images: np.ndarray
+    text_len: np.ndarray
+    shingles: list[bytes | None]
+
+    def __len__(self) -> int:
+        return len(self.doc_id)
+
+    @classmethod
+    def from_columns(cls, cols: dict, num_perm: int) -> FactTable:
+        """From a dict of columns (lists or numpy arrays, e.g. a Ray/pandas batch)."""
+        n = len(cols["doc_id"])
+        url, has_url = _optional_int(cols["url_hash"], n)
+        text, has_text = _optional_int(cols["text_hash"], n)
+        sig = np.full((n, num_perm), EMPTY, dtype=np.uint32)
+        has_sig = np.zeros(n, dtype=bool)
+        for i, raw in enumerate(cols["signature"]):
+            if isinstance(raw, (bytes, bytearray)) and raw:
+                sig[i] = np.frombuffer(raw, dtype=np.uint32)
+                has_sig[i] = True
+        shingles = list(cols["shingles"]) if "shingles" in cols else [None] * n
+        return cls(np.asarray(cols["doc_id"], dtype=str), np.asarray(cols["location"], dtype=str),
+                   url, has_url, text, has_text, sig, has_sig,
+                   np.asarray(cols["num_images"], dtype=np.int64),
+                   np.asarray(cols["text_len"], dtype=np.int64), shingles)
+
+    @classmethod
+    def from_records(cls, facts: list[dict], num_perm: int) -> FactTable:
+        keys = ("doc_id", "location", "url_hash", "text_hash", "signature",
+                "num_images", "text_len")
+        cols = {k: [f.get(k) for f in facts] for k in keys}
+        cols["shingles"] = [f.get("shingles") for f in facts]
+        return cls.from_columns(cols, num_perm)
