@@ -11,6 +11,7 @@ from typing import Any
 import fsspec
 
 from shards.layout import join
+from shards.reader import UnsafeTarError, check_member
 
 MAX_MEMBER_BYTES = 64 * 1024 * 1024  # a shard member larger than this is skipped
 MAX_MEMBERS = 1_000_000
@@ -25,19 +26,12 @@ class Sample:
     problems: list[str] = field(default_factory=list)
 
 
-def _safe_name(name: str) -> bool:
-    return bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
-
-
 def _member_ok(m: tarfile.TarInfo, where: str, problems: list[str]) -> bool:
-    if not m.isreg():
-        problems.append(f"{where}: skipped non-file member {m.name!r}")
-        return False
-    if not _safe_name(m.name):
-        problems.append(f"{where}: skipped member with a path {m.name!r}")
-        return False
-    if m.size > MAX_MEMBER_BYTES:
-        problems.append(f"{where}: skipped {m.name!r} ({m.size} bytes > limit)")
+    """The shard reader's safety rules; a refused member is skipped and reported."""
+    try:
+        check_member(m, where, MAX_MEMBER_BYTES)
+    except UnsafeTarError as exc:
+        problems.append(f"skipped: {exc}")
         return False
     return True
 

@@ -55,6 +55,6 @@ def test_reader_skips_unsafe_members(tmp_path):
     found = read_shard_samples(str(tmp_path), "s.tar", {"k-1", "k-2"})
     assert found["k-1"].record == {"texts": ["x"]}
     assert found["k-1"].files == {"2.jpg": b"jpegbytes"}
-    assert any("non-file member" in p for p in found["k-1"].problems)
+    assert any("is a link; refused" in p for p in found["k-1"].problems)
     assert found["k-2"].record is None and "not valid JSON" in found["k-2"].problems[0]
     assert not (tmp_path / "k-1.0.jpg").exists() and not (tmp_path.parent / "k-1.0.jpg").exists()

@@ -1,0 +1,57 @@
+"""The safe shard reader refuses links, '..', absolute names; reads our shards."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import pytest
+
+from shards.reader import UnsafeTarError, iter_samples, read_shard
+from shards.writer import ShardLimits, write_unit
+from tests.shards.test_shards_writer import make_doc
+
+
+def tar_with(*members: tarfile.TarInfo, data: bytes = b"x") -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        good = tarfile.TarInfo("k1.json")
+        good.size = 2
+        tf.addfile(good, io.BytesIO(b"{}"))
+        for m in members:
+            if m.isreg():
+                m.size = len(data)
+                tf.addfile(m, io.BytesIO(data))
+            else:
+                tf.addfile(m)
+    buf.seek(0)
+    return buf
+
+
+def info(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    m = tarfile.TarInfo(name)
+    m.type = kind
+    m.linkname = link
+    return m
+
+
+@pytest.mark.parametrize("member, words", [
+    (info("../evil.json"), "escapes"),
+    (info("a/../../evil.json"), "escapes"),
+    (info("/etc/passwd"), "absolute"),
+    (info("k2.jpg", tarfile.SYMTYPE, "/etc/passwd"), "link"),
+    (info("k2.jpg", tarfile.LNKTYPE, "k1.json"), "link"),
+    (info("k2.dev", tarfile.CHRTYPE), "not a regular file"),
+])
+def test_hostile_members_are_refused_with_the_shard_named(member, words):
+    with pytest.raises(UnsafeTarError, match=words) as err:
+        list(iter_samples(tar_with(member), "s3://b/shards/x.tar"))
+    assert "s3://b/shards/x.tar" in str(err.value)
+
+
+def test_reads_back_what_the_writer_wrote(tmp_path):
+    docs = [make_doc(i, n_images=3) for i in range(5)]
+    stats = write_unit(docs, str(tmp_path), "00000-00000", ShardLimits())
+    samples = list(read_shard(str(tmp_path / "shards" / stats["shards"][0]["name"])))
+    assert [s["__key__"] for s in samples] == [f"00000-00000-{i:06d}" for i in range(5)]
+    assert set(samples[0]) == {"__key__", "__url__", "json", "0.jpg", "1.png"}
