@@ -21,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="discard an existing output made with another config or inputs")
     p.add_argument("--storage-options", default=None,
                    help='JSON fsspec options, e.g. \'{"endpoint_url": "http://..."}\'')
+    p.add_argument("--retry-failed", action="store_true",
+                   help="on a finished output: re-fetch only images whose failure was "
+                   "retryable (timeouts, 5xx, 429) and rewrite only their units")
     p.add_argument("--json", action="store_true", help="print run totals as JSON")
 
 
@@ -33,7 +36,8 @@ def main(args: argparse.Namespace) -> int:
     config = load_pipeline(args.pipeline)
     so = json.loads(args.storage_options) if args.storage_options else None
     totals = run_pipeline(config, args.input, args.output, address=args.address,
-                          overwrite=args.overwrite, storage_options=so)
+                          overwrite=args.overwrite, storage_options=so,
+                          retry_failed=args.retry_failed)
     if args.json:
         print(json.dumps(totals, indent=1, sort_keys=True))
     else:

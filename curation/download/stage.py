@@ -27,6 +27,8 @@ class DownloadStage(Stage):
     def process_kept(self, docs: list[Document]) -> None:
         for doc in docs:
             for im in doc.images:
+                if im.status != "pending":
+                    continue
                 try:
                     with urllib.request.urlopen(im.url, timeout=self.config.timeout_s) as r:
                         data = r.read()
@@ -34,7 +36,8 @@ class DownloadStage(Stage):
                         img.load()
                         im.width, im.height = img.size
                         im.mime = Image.MIME.get(img.format or "", None)
-                    im.data, im.sha256, im.num_bytes = data, hashlib.sha256(data).hexdigest(), len(data)
+                    im.data, im.num_bytes = data, len(data)
+                    im.sha256 = hashlib.sha256(data).hexdigest()
                     im.status = IMAGE_OK
                 except urllib.error.HTTPError as exc:
                     im.drop(f"http_{exc.code}", self.name)

@@ -45,8 +45,9 @@ def _print(msg: str) -> None:
 def run_pipeline(config: PipelineConfig, inputs: list[str], output: str,
                  address: str | None = None, overwrite: bool = False,
                  storage_options: dict | None = None, progress: Progress = _print,
-                 num_cpus: int | None = None) -> dict[str, Any]:
-    """Run (or resume) ``config`` over ``inputs`` into ``output``; returns run totals."""
+                 num_cpus: int | None = None, retry_failed: bool = False) -> dict[str, Any]:
+    """Run (or resume) ``config`` over ``inputs`` into ``output``; returns run totals.
+    ``retry_failed`` re-fetches only retryable image failures of a finished run."""
     t0 = time.perf_counter()
     files = expand_inputs(inputs, storage_options)
     guard_output(output, config, files, overwrite, storage_options)
@@ -57,6 +58,9 @@ def run_pipeline(config: PipelineConfig, inputs: list[str], output: str,
     source = join(output, "_work", "ingest")
     timings: dict[str, float] = {}
     for segment in plan_segments([s.stage for s in config.stages]):
+        if segment.is_last and retry_failed:
+            units, source = _prepare_retry(segment, units, source, output,
+                                           storage_options, progress)
         if segment.is_last:
             _run_final(segment, units, source, config, output, storage_options, progress,
                        timings)
@@ -69,6 +73,25 @@ def run_pipeline(config: PipelineConfig, inputs: list[str], output: str,
              f"in {totals['shards']} shard(s); {sum(totals['documents_dropped'].values())} "
              f"documents dropped, {sum(totals['quarantined'].values())} records quarantined")
     return totals
+
+
+def _prepare_retry(segment: Segment, units: list[str], source: str, output: str,
+                   storage_options: dict | None, progress: Progress) -> tuple[list[str], str]:
+    from curation.download.reasons import is_retryable
+    from curation.runner.retry import prepare_retry
+
+    names = [s.name for g in segment.groups for s in g.stages]
+    if "download" not in names:
+        raise ValueError("--retry-failed needs the download stage in the pipeline's last "
+                         "segment (no global stage after it)")
+    unfinished = [u for u in units
+                  if not exists(join(output, "stats", f"{u}.json"), storage_options)]
+    if unfinished:
+        raise ValueError(f"{output}: {len(unfinished)} unit(s) are not finished; run the "
+                         "same command without --retry-failed first")
+    todo = prepare_retry(output, units, source, "download", is_retryable, storage_options)
+    progress(f"retry: {len(todo)} of {len(units)} unit(s) have retryable image failures")
+    return todo, join(output, "_work", "retry")
 
 
 def _ingest(files: list[str], config: PipelineConfig, output: str,
