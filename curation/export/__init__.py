@@ -1,0 +1,1 @@
+"""Exporters: write curated shards in the on-disk layouts other trainers read."""
