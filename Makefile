@@ -27,9 +27,18 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check curation filters shards trainer_bridge tests bench
 
-bench: $(STAMP)
-	$(BIN)/pip install --quiet -c constraints.txt '.[bench]' || true
-	$(BIN)/python bench/run_all.py
+# img2dataset 1.47 pins webdataset<0.3 and pandas<3, so the peer gets its own venv.
+PEER := $(HOME)/.cache/vlm-curation/img2dataset-venv
+$(PEER)/bin/img2dataset:
+	$(PY) -m venv $(PEER)
+	$(PEER)/bin/pip install --quiet img2dataset==1.47.0
+
+bench: $(STAMP) $(PEER)/bin/img2dataset
+	$(BIN)/python bench/download.py
+	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/clip.py
+	$(BIN)/python bench/bridge.py
+	$(BIN)/python bench/inspect_stats.py
 
 clean:
 	rm -rf demo_output .pytest_cache

@@ -22,6 +22,14 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         super().do_GET()
 
 
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    """Threaded server with a backlog deep enough for a downloader with many requests
+    in flight (the default of 5 drops connections)."""
+
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class StaticServer:
     """Serve ``root`` on 127.0.0.1 at a free port, in a daemon thread."""
 
@@ -29,8 +37,7 @@ class StaticServer:
         """``delay_s`` slows every response (tests that must catch a run mid-way)."""
         cls = type("_Handler", (_QuietHandler,), {"delay_s": delay_s})
         handler = functools.partial(cls, directory=str(root))
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = LoopbackHTTPServer(("127.0.0.1", 0), handler)
         self.port = self.httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
