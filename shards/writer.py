@@ -146,7 +146,8 @@ def write_unit(docs: list[Document], output: str, unit_id: str, limits: ShardLim
     drops = [{"doc_id": d.doc_id, "source": d.source, "stage": d.dropped_by,
               "reason": d.drop_reason, "location": d.provenance.location(),
               "unit": unit_id, "num_images": len(d.images),
-              "images_with_doc": sum(im.status in ("ok", "pending") for im in d.images)}
+              "images_with_doc": sum(im.status in ("ok", "pending") for im in d.images),
+              "record": json.dumps(d.to_dict(), ensure_ascii=False, allow_nan=False)}
              for d in docs if not d.kept]
     write_parquet(join(output, "manifest", f"{unit_id}.parquet"), manifest,
                   schema=MANIFEST_SCHEMA, storage_options=storage_options)
@@ -177,4 +178,5 @@ DROPS_SCHEMA = pa.schema([
     ("reason", pa.string()), ("location", pa.string()), ("unit", pa.string()),
     # images that leave with the document (status ok or pending): `curate stats` funnel
     ("num_images", pa.int32()), ("images_with_doc", pa.int32()),
+    ("record", pa.string()),  # the dropped Document (JSON): inspectable, retryable
 ])

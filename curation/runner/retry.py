@@ -4,7 +4,7 @@ retryable (timeouts, 5xx, 429, resets), and rewrite only the units they belong t
 For each affected unit the documents are rebuilt from what the finished run wrote:
 kept documents come from the unit's shards (kept images keep their bytes, retryable
 failures go back to ``pending``); documents dropped because none of their images
-downloaded come back from staging with their images pending; other drops stay
+downloaded come back from the drop table with only their retryable failures pending; other drops stay
 dropped with their reason. The unit then goes through the final segment again.
 """
 
@@ -75,7 +75,12 @@ def rebuild_unit(output: str, unit: str, source: str, download_stage: str,
                 _reset(im, retryable)
         elif key in drops:
             drop = drops[key]
-            if (drop["stage"], drop["reason"]) != (download_stage, "no_images"):
+            if (drop["stage"], drop["reason"]) == (download_stage, "no_images"):
+                doc = Document.from_dict(json.loads(drop["record"]))
+                doc.drop_reason = doc.dropped_by = None
+                for im in doc.images:
+                    _reset(im, retryable)
+            else:
                 doc.drop(drop["reason"], drop["stage"])
         rebuilt.append(doc)
     return rebuilt

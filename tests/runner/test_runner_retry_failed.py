@@ -26,7 +26,9 @@ def test_retry_failed_refetches_only_retryable_images(ray_session, tmp_path):
         base = server.base_url
         docs = [doc(i, base, [images[i % 24], images[(i + 5) % 24]]) for i in range(12)]
         docs[1]["image_info"][1]["raw_url"] = f"{base}/flaky-{images[0]}"   # unit 0
-        docs[2]["image_info"] = [{"raw_url": f"{base}/flaky-{images[1]}"}]  # unit 0, whole doc
+        docs[2]["image_info"] = [{"raw_url": f"{base}/flaky-{images[1]}"},   # unit 0: doc
+                                 {"raw_url": f"{base}/gone.jpg"}]          # dropped
+        docs[2]["text_list"].append("another sentence")
         docs[5]["image_info"][0]["raw_url"] = f"{base}/missing.jpg"         # unit 1: 404
         (tmp_path / "in.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
         out = tmp_path / "out"
@@ -35,7 +37,7 @@ def test_retry_failed_refetches_only_retryable_images(ray_session, tmp_path):
                              progress=lambda _: None)
         assert first["documents_dropped"] == {"download:no_images": 1}
         failed = {k: v for k, v in first["image_status"].items() if k != "ok"}
-        assert sum(failed.values()) == 3 and failed.get("http_404") == 1
+        assert sum(failed.values()) == 4 and failed.get("http_404") == 2
         mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.tar")}
 
         server.broken = False
@@ -44,7 +46,7 @@ def test_retry_failed_refetches_only_retryable_images(ray_session, tmp_path):
                              progress=lambda _: None, retry_failed=True)
         assert sorted(server.requests) == sorted(
             [f"/flaky-{images[0]}", f"/flaky-{images[1]}"])
-    assert again["image_status"] == {"ok": first["image_status"]["ok"] + 2, "http_404": 1}
+    assert again["image_status"] == {"ok": first["image_status"]["ok"] + 2, "http_404": 2}
     assert again["documents_dropped"] == {}
     assert again["documents_written"] == first["documents_written"] + 1
     after = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.tar")}
