@@ -16,6 +16,14 @@ STAGES: dict[str, str] = {
     "dedup": "curation.dedup.stage:DedupStage",
     "image_dedup": "curation.dedup.images:ImageDedupStage",
     "image_frequency": "curation.dedup.images:ImageFrequencyStage",
+    "clip_score": "curation.scoring.stage:ClipScoreStage",
+    "image_similarity": "filters.image_similarity:ImageSimilarityFilter",
+    "image_size": "filters.image_size:ImageSizeFilter",
+    "image_aspect": "filters.image_aspect:ImageAspectFilter",
+    "url_words": "filters.url_words:UrlWordsFilter",
+    "doc_counts": "filters.doc_counts:DocCountsFilter",
+    "doc_assignment_strength": "filters.doc_assignment_strength:AssignmentStrengthFilter",
+    "clip_topk": "filters.clip_topk:ClipTopKStage",
 }
 
 

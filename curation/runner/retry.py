@@ -4,8 +4,8 @@ retryable (timeouts, 5xx, 429, resets), and rewrite only the units they belong t
 For each affected unit the documents are rebuilt from what the finished run wrote:
 kept documents come from the unit's shards (kept images keep their bytes, retryable
 failures go back to ``pending``); documents dropped because none of their images
-downloaded come back from the drop table with only their retryable failures pending; other drops stay
-dropped with their reason. The unit then goes through the final segment again.
+downloaded come back from the drop table with only their retryable failures pending;
+other drops stay dropped with their reason. The unit then goes through the final segment again.
 """
 
 from __future__ import annotations
