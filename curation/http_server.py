@@ -4,6 +4,7 @@ the tests (real HTTP over loopback, never another address)."""
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +29,12 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
 
     request_queue_size = 256
     daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that gives up (timeout, reset) is normal here, not a server error.
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class StaticServer:
