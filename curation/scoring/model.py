@@ -1,0 +1,119 @@
+"""Load an open_clip model with its own preprocessing and tokenizer, once per worker.
+
+``pretrained`` is an open_clip tag (downloaded from the hub where there is network),
+a local checkpoint path (a state dict ``.pt``/``.bin``/``.safetensors``), or None for
+random weights (tests, benchmarks). ``model_config_dir`` registers extra architecture
+JSON files with ``open_clip.add_model_config`` so a pipeline can name them.
+
+The MMC4 default is OpenAI's ViT-L/14 (MMC4 README: "CLIP ViT-L/14"); in open_clip
+that checkpoint was trained with QuickGELU, hence ``ViT-L-14-quickgelu``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import open_clip
+import torch
+
+DEFAULT_MODEL = "ViT-L-14-quickgelu"
+DEFAULT_PRETRAINED = "openai"
+TINY_MODEL = "tiny-test"
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+DeviceName = Literal["auto", "cpu", "cuda"]
+
+# A CLIP small enough to build in ~0.03 s with random weights: tests and demos only.
+TINY_CONFIG: dict[str, Any] = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2,
+                 "layers": 2},
+}
+
+
+def write_tiny_config(directory: str | Path, name: str = TINY_MODEL) -> Path:
+    """Write the tiny architecture as ``DIR/NAME.json`` and register ``DIR``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
+    path.write_text(json.dumps(TINY_CONFIG, indent=2))
+    open_clip.add_model_config(directory)
+    return path
+
+
+def ensure_model_config(model: str, config_dir: str | None) -> None:
+    """Register ``config_dir`` (if any); the built-in tiny model needs no directory."""
+    if config_dir:
+        if not Path(config_dir).is_dir():
+            raise FileNotFoundError(f"model_config_dir {config_dir}: no such directory")
+        open_clip.add_model_config(config_dir)
+    if model == TINY_MODEL and model not in open_clip.list_models():
+        write_tiny_config(tempfile.mkdtemp(prefix="open_clip_tiny_"))
+    if model not in open_clip.list_models() and ":" not in model:
+        raise ValueError(f"open_clip has no model config {model!r} (give model_config_dir, "
+                         f"or one of open_clip.list_models())")
+
+
+def resolve_device(device: DeviceName) -> torch.device:
+    """``auto`` is cuda when this worker sees a GPU (called in setup, on the worker)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: cuda was asked for but this worker sees no GPU")
+    return torch.device(device)
+
+
+def resolve_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype, or None for plain fp32. ``auto``: bf16 on GPUs that have it,
+    else fp16 on GPU; fp32 on CPU (CPU autocast is slower than fp32 on most CPUs)."""
+    if precision == "fp32" or (precision == "auto" and device.type == "cpu"):
+        return None
+    if precision == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+@dataclass
+class ClipModel:
+    """A loaded CLIP: the network, its eval transform and tokenizer, where it runs."""
+
+    model: torch.nn.Module
+    preprocess: Callable[[Any], torch.Tensor]
+    tokenizer: Callable[..., torch.Tensor]
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+    name: str
+
+    @contextlib.contextmanager
+    def inference(self) -> Iterator[None]:
+        """no_grad plus autocast in the configured precision."""
+        with torch.inference_mode():
+            if self.autocast_dtype is None:
+                yield
+            else:
+                with torch.autocast(self.device.type, dtype=self.autocast_dtype):
+                    yield
+
+
+def load_clip(model: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETRAINED,
+              model_config_dir: str | None = None, device: DeviceName = "auto",
+              precision: Precision = "auto") -> ClipModel:
+    """Build the model, its eval preprocessing and tokenizer on this worker."""
+    ensure_model_config(model, model_config_dir)
+    dev = resolve_device(device)
+    if pretrained and ("/" in pretrained or Path(pretrained).suffix) \
+            and not Path(pretrained).is_file():
+        raise FileNotFoundError(f"pretrained checkpoint {pretrained}: no such file")
+    net, _, preprocess = open_clip.create_model_and_transforms(
+        model, pretrained=pretrained or None, device=dev)
+    net.eval()
+    return ClipModel(model=net, preprocess=preprocess,
+                     tokenizer=open_clip.get_tokenizer(model), device=dev,
+                     autocast_dtype=resolve_dtype(precision, dev), name=model)
