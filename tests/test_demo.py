@@ -26,12 +26,17 @@ def test_demo_end_to_end(ray_session, tmp_path, capsys):
     assert dropped.get("dedup:duplicate_exact") == 1
     assert dropped.get("dedup:duplicate_minhash") == 1
     assert totals["image_status"].get("http_404", 0) >= 3
+    assert totals["images_dropped"].get("url_words:url_word") == 1  # the logo URL
     n_images = 0
     for sample in wds.WebDataset(sorted(str(p) for p in (run / "shards").glob("*.tar")),
                                  shardshuffle=False):
         rec = json.loads(sample["json"])
+        assert len(rec["similarity_matrix"]) == len(rec["images"])  # CLIP scored it
         for im in rec["images"]:
             if im["member"]:
+                assert len(im["similarities"]) == len(rec["texts"])
+                assert rec["texts"][im["matched_text_index"]]
+                assert im["matched_sim"] == max(im["similarities"]) or rec["source"] == "mmc4"
                 Image.open(io.BytesIO(sample[im["member"]])).load()
                 n_images += 1
     assert n_images == totals["images_written"] > 50

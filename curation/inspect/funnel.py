@@ -98,6 +98,8 @@ def stage_kind(stage: str, doc_reasons: dict[str, int]) -> str:
         return "dedup"
     if "download" in low or "fetch" in low:
         return "download"
+    if "score" in low or "clip" in low and "topk" not in low:
+        return "score"
     return "filter"
 
 
