@@ -8,15 +8,18 @@ import tarfile
 import pyarrow.parquet as pq
 import s3fs
 
+from curation.cli import main as curate
 from curation.demo.corpus import DATA, write_coyo_parquet, write_mmc4_jsonl
 from curation.pipeline_config import parse_pipeline
 from curation.runner.pipeline import run_pipeline
+from trainer_bridge import ShardDataset
 
 PIPELINE = {"name": "s3", "ingest": {"docs_per_unit": 16},
             "stages": [{"download": {"allow_hosts": ["127.0.0.1"]}}]}
 
 
-def test_pipeline_reads_and_writes_s3(ray_session, s3_bucket, static_server, tmp_path):
+def test_pipeline_reads_and_writes_s3(ray_session, s3_bucket, static_server, tmp_path,
+                                      capsys):
     bucket, options = s3_bucket
     server = static_server(DATA)
     write_mmc4_jsonl(tmp_path / "docs.jsonl", server.base_url)
@@ -50,3 +53,11 @@ def test_pipeline_reads_and_writes_s3(ray_session, s3_bucket, static_server, tmp
     assert sorted(keys) == sorted(manifest.column("key").to_pylist())
     with fs.open(f"{bucket}/out/stats.json", "rb") as f:
         assert json.load(f)["documents_written"] == totals["documents_written"]
+
+    # Read back the way users do: `curate stats` and the trainer bridge, both on s3://.
+    code = curate(["stats", out, "--json", "--storage-options", json.dumps(options)])
+    assert code == 0
+    assert '"documents_written": %d' % totals["documents_written"] in capsys.readouterr().out
+    ds = ShardDataset(out, storage_options=options, shuffle=False, rank=0, world_size=1)
+    streamed = [json.loads(s["json"])["doc_id"] for s in ds]
+    assert sorted(streamed) == sorted(manifest.column("doc_id").to_pylist())
