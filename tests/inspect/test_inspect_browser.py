@@ -3,6 +3,8 @@ every image loaded (naturalWidth > 0) and the page logged no errors."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 from html.parser import HTMLParser
 
@@ -31,6 +33,7 @@ def parse(dom: str) -> _Dom:
     return p
 
 
+@pytest.mark.timeout(2000)  # may first apt-get install chromium
 def test_report_renders_in_chromium(constructed_output, tmp_path):
     binary = ensure_chromium()
     page = write_report(str(constructed_output), tmp_path / "report.html", samples=50, seed=3)
@@ -50,6 +53,7 @@ def test_report_renders_in_chromium(constructed_output, tmp_path):
         assert colors is not None and len(colors) > 50  # charts and photos, not blank
 
 
+@pytest.mark.timeout(2000)
 def test_broken_image_and_script_error_are_caught(tmp_path):
     """The same check script reports failures, so the test above can fail."""
     binary = ensure_chromium()
