@@ -3,11 +3,10 @@ every image loaded (naturalWidth > 0) and the page logged no errors."""
 
 from __future__ import annotations
 
-import pytest
-
 import json
 from html.parser import HTMLParser
 
+import pytest
 from inspect_chromium import dump_dom, ensure_chromium, screenshot
 from PIL import Image
 
