@@ -9,8 +9,9 @@ only sees the kept ones), so their reasons reach the writer and the stats.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from curation.document import Document
@@ -38,6 +39,12 @@ class Stage:
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[StageConfig]] = StageConfig
+    #: Cheap and deterministic: on a later pass the runner may run it again instead of
+    #: staging its output (a download or a model is never replayed).
+    replayable: ClassVar[bool] = True
+    #: Removes images: a kept document left with no image is then dropped as
+    #: ``no_images`` by the runner (unless the pipeline keeps text-only documents).
+    removes_images: ClassVar[bool] = False
 
     def __init__(self, config: StageConfig | None = None) -> None:
         self.config = config if config is not None else self.Config()
@@ -61,23 +68,67 @@ class Stage:
         raise NotImplementedError
 
 
+@dataclass
+class Decision:
+    """What a global stage decided, as data.
+
+    ``summary`` is small and per run (a cut value, counts): it travels to every task.
+    ``rows`` holds one row per affected record (``rid``, ``unit`` and the stage's
+    ``decision_schema`` columns); the runner writes it partitioned by unit, so each
+    unit reads only its own slice."""
+
+    summary: dict[str, Any]
+    rows: pa.Table | None = None
+
+
+@dataclass
+class UnitDecision:
+    """The slice of a decision that one unit needs when ``apply`` runs on it."""
+
+    summary: dict[str, Any]
+    rows: dict[int, list[dict[str, Any]]]  # index in the batch -> that record's rows
+    rids: list[int]  # record id of each document of the batch (unique, input order)
+
+
+FACT_ID = "rid"  # int64, unique per record in a run, increasing in input order
+FACT_UNIT = "unit"  # the work unit a record belongs to
+
+
 class GlobalStage(Stage):
     """A stage that must see the whole corpus before it decides (dedup, global top-k).
 
-    The runner first calls ``collect`` on every unit to get small per-document facts,
-    hands all facts to ``fit`` (which returns a JSON-safe decision table), then calls
-    ``apply`` on every unit with that table. ``fit`` may be given a runner-provided
-    ``engine`` for distributed work; stages never import Ray themselves.
+    1. ``collect(docs)`` on every unit: small facts, ``(index in docs, row)`` pairs
+       with the ``fact_schema`` columns; the runner adds ``rid`` and ``unit`` and
+       stages them as Parquet, never on the driver.
+    2. A fit over all facts: ``fit(table)`` is the in-process reference (tests, small
+       corpora, run inside a Ray task); ``curation/runner/fits/`` holds the
+       distributed Ray Data version of each stage, which must decide the same.
+    3. ``apply(docs, unit_decision)`` on every unit with its own slice of the rows.
+    Stages never import Ray.
     """
 
-    def collect(self, docs: list[Document]) -> list[dict]:
+    fact_schema: ClassVar[pa.Schema] = pa.schema([])
+    decision_schema: ClassVar[pa.Schema] = pa.schema([])
+
+    def collect(self, docs: list[Document]) -> list[tuple[int, dict[str, Any]]]:
         raise NotImplementedError
 
-    def fit(self, facts: list[dict]) -> dict:
+    def fit(self, facts: pa.Table) -> Decision:
         raise NotImplementedError
 
-    def apply(self, docs: list[Document], decision: dict) -> list[Document]:
+    def apply(self, docs: list[Document], decision: UnitDecision) -> list[Document]:
         raise NotImplementedError
 
     def process_kept(self, docs: list[Document]) -> None:  # pragma: no cover - not used
         raise TypeError(f"{self.name} is a global stage; the runner calls collect/fit/apply")
+
+
+def facts_schema(stage: GlobalStage) -> pa.Schema:
+    """Full schema of a stage's staged facts: rid, unit, then the stage's columns."""
+    return pa.schema([(FACT_ID, pa.int64()), (FACT_UNIT, pa.string()),
+                      *stage.fact_schema])
+
+
+def decision_rows_schema(stage: GlobalStage) -> pa.Schema:
+    return pa.schema([(FACT_ID, pa.int64()), (FACT_UNIT, pa.string()),
+                      *stage.decision_schema])

@@ -9,21 +9,22 @@ the top 25M (``count: 25000000``).
 
 The score of a document is the mean ``matched_sim`` of its kept images (for a pair:
 its image-caption similarity), or a numeric metadata field such as COYO's own
-``clip_similarity_vitl14``. Top-k is exact: ties at the cut are broken by
-``doc_id``, so exactly k documents pass. Documents without a score are dropped as
+``clip_similarity_vitl14``. Top-k is exact: ties at the cut are broken by the
+record's position in the input (``rid``, unique per record even when a doc_id
+repeats), so exactly k documents pass. Documents without a score are dropped as
 ``not_scored``.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 
 import numpy as np
+import pyarrow as pa
 from pydantic import Field, model_validator
 
 from curation.document import Document
-from curation.stage import GlobalStage, StageConfig
+from curation.stage import FACT_ID, Decision, GlobalStage, StageConfig, UnitDecision
 
 BELOW_CUT = "low_clip_score"
 NOT_SCORED = "not_scored"
@@ -52,8 +53,9 @@ def doc_score(doc: Document, field: str) -> float | None:
     return float(np.mean(sims)) if sims else None
 
 
-def top_k_cut(scores: np.ndarray, ids: list[str], k: int) -> dict:
-    """The k-th best (score, doc_id) in (score desc, doc_id asc) order, in O(n)."""
+def top_k_cut(scores: np.ndarray, rids: np.ndarray, k: int) -> dict:
+    """The k-th best record in (score desc, rid asc) order, in O(n): every record at or
+    before it is kept, so exactly k pass even when scores tie or a doc_id repeats."""
     n = len(scores)
     if k >= n:
         return {"mode": "all"}
@@ -61,56 +63,60 @@ def top_k_cut(scores: np.ndarray, ids: list[str], k: int) -> dict:
         return {"mode": "none"}
     kth = float(np.partition(scores, n - k)[n - k])
     above = int((scores > kth).sum())
-    ties = sorted(i for i, s in zip(ids, scores) if s == kth)
-    return {"mode": "cut", "threshold": kth, "tie_doc_id": ties[k - above - 1]}
+    tied = np.sort(rids[scores == kth])
+    return {"mode": "cut", "threshold": kth, "tie_rid": int(tied[k - above - 1])}
+
+
+def wanted_count(cfg: ClipTopKConfig, total: int) -> int:
+    return cfg.count if cfg.count is not None else math.ceil(cfg.fraction * total)
 
 
 class ClipTopKStage(GlobalStage):
     name = "clip_topk"
     Config = ClipTopKConfig
     config: ClipTopKConfig
+    fact_schema = pa.schema([("score", pa.float64())])
 
-    def __init__(self, config: ClipTopKConfig | None = None) -> None:
-        super().__init__(config)
-        self.counts: Counter[str] = Counter()
-
-    def collect(self, docs: list[Document]) -> list[dict]:
+    def collect(self, docs: list[Document]) -> list[tuple[int, dict]]:
         out = []
-        for doc in docs:
+        for i, doc in enumerate(docs):
             score = doc_score(doc, self.config.score) if doc.kept else None
             if score is not None:
-                out.append({"doc_id": doc.doc_id, "score": score})
+                out.append((i, {"score": score}))
         return out
 
-    def fit(self, facts: list[dict]) -> dict:
+    def fit(self, facts: pa.Table) -> Decision:
         cfg = self.config
+        total = facts.num_rows
         if cfg.threshold is not None:
-            return {"mode": "threshold", "threshold": cfg.threshold, "total": len(facts)}
-        scores = np.array([f["score"] for f in facts], dtype=np.float64)
-        k = cfg.count if cfg.count is not None else math.ceil(cfg.fraction * len(facts))
-        decision = top_k_cut(scores, [f["doc_id"] for f in facts], k)
-        return {**decision, "kept": min(k, len(facts)), "total": len(facts)}
+            return Decision({"mode": "threshold", "threshold": cfg.threshold,
+                             "total": total})
+        k = wanted_count(cfg, total)
+        scores = facts.column("score").to_numpy(zero_copy_only=False).astype(np.float64)
+        rids = facts.column(FACT_ID).to_numpy(zero_copy_only=False).astype(np.int64)
+        cut = top_k_cut(scores, rids, k)
+        return Decision({**cut, "kept": min(k, total), "total": total})
 
-    def apply(self, docs: list[Document], decision: dict) -> list[Document]:
-        for doc in docs:
+    def apply(self, docs: list[Document], decision: UnitDecision) -> list[Document]:
+        for i, doc in enumerate(docs):
             if not doc.kept:
                 continue
             score = doc_score(doc, self.config.score)
-            reason = NOT_SCORED if score is None else _cut(score, doc.doc_id, decision)
-            self.counts[reason or "kept"] += 1
+            reason = NOT_SCORED if score is None else \
+                below_cut(score, decision.rids[i], decision.summary)
             if reason:
                 doc.drop(reason, self.name)
         return docs
 
 
-def _cut(score: float, doc_id: str, decision: dict) -> str | None:
-    mode = decision["mode"]
+def below_cut(score: float, rid: int, cut: dict) -> str | None:
+    mode = cut["mode"]
     if mode == "all":
         return None
     if mode == "none":
         return BELOW_CUT
-    t = decision["threshold"]
+    t = cut["threshold"]
     if mode == "threshold":
         return None if score >= t else BELOW_CUT
-    keep = score > t or (score == t and doc_id <= decision["tie_doc_id"])
+    keep = score > t or (score == t and rid <= cut["tie_rid"])
     return None if keep else BELOW_CUT

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 
 from curation.dedup.minhash import EMPTY, MinHasher
 from curation.dedup.normalize import document_text, text_hash, url_hash, word_bytes
@@ -18,6 +19,11 @@ from curation.dedup.shingles import batch_shingle_hashes
 from curation.document import IMAGE_PENDING, Document
 
 _LIVE_IMAGE = {IMAGE_PENDING, "ok"}
+FACT_SCHEMA = pa.schema([
+    ("doc_id", pa.string()), ("location", pa.string()), ("url_hash", pa.int64()),
+    ("text_hash", pa.int64()), ("signature", pa.binary()), ("num_images", pa.int64()),
+    ("text_len", pa.int64()), ("shingles", pa.binary()),
+])
 
 
 def _identity_url(doc: Document, is_pair: bool) -> str | None:

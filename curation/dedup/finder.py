@@ -96,6 +96,7 @@ def resolve(table: FactTable, mh_u: np.ndarray, mh_v: np.ndarray,
     sim = similarity(table, removed, final[removed], cfg.verify_exact)
     return [
         {
+            "node": int(x),
             "doc_id": str(table.doc_id[x]),
             "location": str(table.location[x]),
             "duplicate_of": str(table.doc_id[final[x]]),

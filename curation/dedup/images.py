@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections import Counter
 
 import imagehash
+import pyarrow as pa
+import pyarrow.compute as pc
 from PIL import Image, UnidentifiedImageError
 from pydantic import Field
 
 from curation.document import IMAGE_PENDING, Document, ImageRecord
-from curation.stage import GlobalStage, Stage, StageConfig
+from curation.stage import (
+    FACT_ID,
+    FACT_UNIT,
+    Decision,
+    GlobalStage,
+    Stage,
+    StageConfig,
+    UnitDecision,
+)
 
 
 def phash_hex(data: bytes) -> str | None:
@@ -54,6 +63,7 @@ class ImageDedupStage(Stage):
 
     name = "image_dedup"
     Config = ImageDedupConfig
+    removes_images = True
 
     def process_kept(self, docs: list[Document]) -> None:
         for doc in docs:
@@ -87,36 +97,49 @@ def _image_keys(im: ImageRecord, keys: list[str]) -> list[str]:
 
 class ImageFrequencyStage(GlobalStage):
     """Drop images that appear in more than ``max_documents`` documents (logos,
-    icons, banners): counted once per document, by any of the configured identities."""
+    icons, banners): counted once per document, by any of the configured identities.
+
+    Facts are one row per (document, live image, identity); the fit counts distinct
+    documents per identity and names the (document, image) slots to drop."""
 
     name = "image_frequency"
     Config = ImageFrequencyConfig
+    config: ImageFrequencyConfig
+    removes_images = True
+    fact_schema = pa.schema([("image", pa.int32()), ("key", pa.string())])
+    decision_schema = pa.schema([("image", pa.int32())])
     _LIVE = {IMAGE_PENDING, "ok"}
 
-    def collect(self, docs: list[Document]) -> list[dict]:
+    def collect(self, docs: list[Document]) -> list[tuple[int, dict]]:
         out = []
-        for doc in docs:
+        for i, doc in enumerate(docs):
             if not doc.kept:
                 continue
-            keys = {k for im in doc.images if im.status in self._LIVE
-                    for k in _image_keys(im, self.config.keys)}
-            if keys:
-                out.append({"doc_id": doc.doc_id, "keys": sorted(keys)})
+            for j, im in enumerate(doc.images):
+                if im.status in self._LIVE:
+                    out.extend((i, {"image": j, "key": k})
+                               for k in _image_keys(im, self.config.keys))
         return out
 
-    def fit(self, facts: list[dict]) -> dict:
-        counts = Counter(k for f in facts for k in f["keys"])
+    def fit(self, facts: pa.Table) -> Decision:
         limit = self.config.max_documents
-        return {"too_frequent": sorted(k for k, c in counts.items() if c > limit),
-                "max_documents": limit}
+        docs_per_key = facts.group_by("key").aggregate([(FACT_ID, "count_distinct")])
+        frequent = docs_per_key.filter(
+            pc.greater(docs_per_key[f"{FACT_ID}_count_distinct"], limit))["key"]
+        hit = facts.filter(pc.is_in(facts["key"], value_set=frequent))
+        rows = hit.group_by([FACT_ID, FACT_UNIT, "image"]).aggregate([])
+        rows = rows.select([FACT_ID, FACT_UNIT, "image"]).sort_by(
+            [(FACT_ID, "ascending"), ("image", "ascending")])
+        return Decision({"max_documents": limit, "frequent_keys": len(frequent),
+                         "images": rows.num_rows}, rows)
 
-    def apply(self, docs: list[Document], decision: dict) -> list[Document]:
-        frequent = set(decision["too_frequent"])
-        for doc in docs:
+    def apply(self, docs: list[Document], decision: UnitDecision) -> list[Document]:
+        for i, rows in decision.rows.items():
+            doc = docs[i]
             if not doc.kept:
                 continue
-            for im in doc.images:
-                if im.status in self._LIVE and frequent.intersection(
-                        _image_keys(im, self.config.keys)):
+            for row in rows:
+                im = doc.images[int(row["image"])]
+                if im.status in self._LIVE:
                     im.drop("too_frequent", self.name)
         return docs

@@ -2,62 +2,67 @@
 
 collect() turns a unit of documents into small facts (signatures included), fit()
 clusters the facts of the whole corpus and names the duplicates, apply() drops them
-with ``duplicate_<method>``. fit() runs in-process with numpy; from
-``distributed_min_docs`` facts on it uses the ``engine`` the runner passes, normally
-``curation.runner.dedup_job.find_duplicates_distributed`` (Ray Data shuffle).
+with ``duplicate_<method>``. fit() is the in-process reference (numpy); the runner's
+distributed version (curation/runner/fits/) decides the same on Ray Data.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 
-from curation.dedup.facts import FactTable, compute_facts
+import pyarrow as pa
+
+from curation.dedup.facts import FACT_SCHEMA, FactTable, compute_facts
 from curation.dedup.finder import find_duplicates
 from curation.dedup.params import DedupConfig
 from curation.document import Document
-from curation.stage import GlobalStage
+from curation.stage import (
+    FACT_ID,
+    FACT_UNIT,
+    Decision,
+    GlobalStage,
+    UnitDecision,
+    decision_rows_schema,
+)
 
-Engine = Callable[[list[dict], DedupConfig], list[dict]]
+DECISION_SCHEMA = pa.schema([
+    ("method", pa.string()), ("duplicate_of", pa.string()),
+    ("duplicate_of_location", pa.string()), ("similarity", pa.float64()),
+])
 
 
-def decision_from(duplicates: list[dict]) -> dict:
-    """JSON-safe decision table (also the content of duplicates.parquet)."""
-    return {"duplicates": duplicates,
-            "counts": dict(Counter(d["method"] for d in duplicates))}
+def decision_from(facts: pa.Table, duplicates: list[dict]) -> Decision:
+    """Decision rows (rid, unit, method, duplicate_of, ...) from ``resolve``'s
+    removed records, which name their row of ``facts`` as ``node``."""
+    rid = facts.column(FACT_ID).to_pylist()
+    unit = facts.column(FACT_UNIT).to_pylist()
+    rows = [{FACT_ID: rid[d["node"]], FACT_UNIT: unit[d["node"]],
+             **{k: d[k] for k in DECISION_SCHEMA.names}} for d in duplicates]
+    table = pa.Table.from_pylist(rows, schema=decision_rows_schema(DedupStage))
+    return Decision({"counts": dict(Counter(d["method"] for d in duplicates)),
+                     "documents": facts.num_rows}, table.sort_by(FACT_ID))
 
 
 class DedupStage(GlobalStage):
     name = "dedup"
     Config = DedupConfig
+    config: DedupConfig
+    fact_schema = FACT_SCHEMA
+    decision_schema = DECISION_SCHEMA
 
-    def __init__(self, config: DedupConfig | None = None) -> None:
-        super().__init__(config)
-        self._lookup: tuple[int, dict] | None = None  # (id(decision), index) cache
+    def collect(self, docs: list[Document]) -> list[tuple[int, dict]]:
+        kept = [i for i, d in enumerate(docs) if d.kept]
+        facts = compute_facts([docs[i] for i in kept], self.config)
+        return list(zip(kept, facts))
 
-    def collect(self, docs: list[Document]) -> list[dict]:
-        return compute_facts(docs, self.config)
+    def fit(self, facts: pa.Table) -> Decision:
+        table = FactTable.from_columns(facts.to_pydict(), self.config.num_perm)
+        return decision_from(facts, find_duplicates(table, self.config))
 
-    def fit(self, facts: list[dict], engine: Engine | None = None) -> dict:
-        cfg = self.config
-        if engine is not None and len(facts) >= cfg.distributed_min_docs:
-            return decision_from(engine(facts, cfg))
-        table = FactTable.from_records(facts, cfg.num_perm)
-        return decision_from(find_duplicates(table, cfg))
-
-    def _index(self, decision: dict) -> dict:
-        if self._lookup is None or self._lookup[0] != id(decision):
-            index = {(d["doc_id"], d["location"]): d for d in decision["duplicates"]}
-            self._lookup = (id(decision), index)
-        return self._lookup[1]
-
-    def apply(self, docs: list[Document], decision: dict) -> list[Document]:
-        index = self._index(decision)
-        for doc in docs:
+    def apply(self, docs: list[Document], decision: UnitDecision) -> list[Document]:
+        for i, rows in decision.rows.items():
+            doc, hit = docs[i], rows[0]
             if not doc.kept:
-                continue
-            hit = index.get((doc.doc_id, doc.provenance.location()))
-            if hit is None:
                 continue
             doc.metadata["dedup"] = {k: hit[k] for k in ("duplicate_of", "method",
                                                          "similarity")}

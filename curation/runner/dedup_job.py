@@ -24,7 +24,7 @@ import pyarrow as pa
 import ray  # noqa: TID251 - the runner is where Ray lives
 import xxhash
 
-from curation.dedup.facts import FactTable, compute_facts
+from curation.dedup.facts import FACT_SCHEMA, FactTable, compute_facts
 from curation.dedup.finder import EXACT, MINHASH, URL, resolve
 from curation.dedup.lsh import band_keys, pairs_from_keys
 from curation.dedup.params import DedupConfig
@@ -35,11 +35,6 @@ from curation.pipeline_config import IngestConfig
 from curation.runner.session import start_ray
 from curation.storage import atomic_write, write_bytes, write_json, write_parquet
 
-FACT_SCHEMA = pa.schema([
-    ("doc_id", pa.string()), ("location", pa.string()), ("url_hash", pa.int64()),
-    ("text_hash", pa.int64()), ("signature", pa.binary()), ("num_images", pa.int64()),
-    ("text_len", pa.int64()), ("shingles", pa.binary()),
-])
 ROWS_PER_PARTITION = 4_000_000  # key rows per shuffled group (~100 MB of numpy)
 _FACT_CHUNK = 2048
 BLOCK_ROWS = 20_000  # facts per block when the job is handed a list
