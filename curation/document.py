@@ -10,7 +10,7 @@ Dropped records keep flowing to the writer so that stats are sums of reasons.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 IMAGE_PENDING = "pending"
@@ -50,18 +50,21 @@ class ImageRecord:
         self.data = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "data"}
-        return out
+        return {name: getattr(self, name) for name in _IMAGE_FIELDS}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ImageRecord:
-        known = {f.name for f in fields(cls)} - {"data"}
-        kwargs = {k: v for k, v in raw.items() if k in known}
-        extra = {k: v for k, v in raw.items() if k not in known}
+        if raw.keys() <= _IMAGE_FIELD_SET:
+            return cls(**raw)
+        kwargs = {k: v for k, v in raw.items() if k in _IMAGE_FIELD_SET}
+        extra = {k: v for k, v in raw.items() if k not in _IMAGE_FIELD_SET}
         rec = cls(**kwargs)
-        if extra:
-            rec.metadata = {**extra, **rec.metadata}
+        rec.metadata = {**extra, **rec.metadata}
         return rec
+
+
+_IMAGE_FIELDS = tuple(f.name for f in fields(ImageRecord) if f.name != "data")
+_IMAGE_FIELD_SET = frozenset(_IMAGE_FIELDS)
 
 
 @dataclass
@@ -118,7 +121,8 @@ class Document:
             "url": self.url,
             "texts": list(self.texts),
             "images": [im.to_dict() for im in self.images],
-            "provenance": asdict(self.provenance),
+            "provenance": {"file": self.provenance.file, "line": self.provenance.line,
+                           "row": self.provenance.row},
             "metadata": self.metadata,
             "similarity_matrix": self.similarity_matrix,
             "drop_reason": self.drop_reason,

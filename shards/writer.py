@@ -1,39 +1,27 @@
-"""Write one work unit's documents as WebDataset shards, a manifest part, a drop table
-and a stats file (written last: the unit's completion marker).
+"""Write one work unit's result: a piece (its kept samples as a tar fragment, with a
+sample index), its drop tables, and its stats (written last: the unit's marker).
 
-Sample layout: ``KEY.json`` (the document record; kept images carry ``member``) and
-``KEY.0.jpg``, ``KEY.1.png``, ... (kept image bytes in document order, extension from
-the real format). Shards are bounded by samples and bytes.
+Pieces are packed into shards of the writer's size across units afterwards
+(``shards/pack.py``). Sample layout: ``KEY.json`` (the document record; kept images
+carry ``member``) and ``KEY.0.jpg``, ``KEY.1.png``, ... (kept image bytes in document
+order, extension from the real format). Tar headers are deterministic (fixed mtime,
+owner and mode), so a rewritten unit produces the same bytes.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import tarfile
 from collections import Counter
-from dataclasses import dataclass, field
 
 import pyarrow as pa
-import webdataset as wds
 
 from curation.document import Document, ImageRecord
-from curation.storage import atomic_write, list_files, remove, write_json, write_parquet
-from shards.layout import IMAGE_EXTENSIONS, join, sample_key, shard_name
+from curation.location import Location
+from shards.layout import DROPPED, DROPS, IMAGE_EXTENSIONS, STATS, sample_key
 
-
-@dataclass
-class ShardLimits:
-    max_samples: int = 1000
-    max_bytes: int = 512 * 1024 * 1024
-
-
-@dataclass
-class _OpenShard:
-    name: str
-    buffer: io.BytesIO = field(default_factory=io.BytesIO)
-    samples: int = 0
-    images: int = 0
-    nbytes: int = 0
+LIVE = ("ok", "pending")
 
 
 def sample_members(doc: Document) -> dict[str, bytes]:
@@ -50,6 +38,13 @@ def sample_members(doc: Document) -> dict[str, bytes]:
     members["json"] = json.dumps(doc.to_dict(), ensure_ascii=False,
                                  allow_nan=False).encode("utf-8")
     return members
+
+
+def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o444, 0
+    info.uname = info.gname = "curate"
+    tar.addfile(info, io.BytesIO(data))
 
 
 def count_unit(docs: list[Document]) -> dict:
@@ -93,90 +88,84 @@ def manifest_extras(doc: Document) -> dict:
             "image_margins": [_margin(im) for im in written]}
 
 
-def _remove_stale_shards(output: str, unit_id: str, keep: set[str],
-                         storage_options: dict | None) -> None:
-    """A unit rewritten with fewer shards (resume, --retry-failed) must not leave its
-    old higher-numbered shards behind: they would duplicate samples."""
-    old = list_files(join(output, "shards"), ".tar", storage_options)
-    stale = [p for p in old if p.rsplit("/", 1)[-1].startswith(f"{unit_id}-")
-             and p.rsplit("/", 1)[-1] not in keep]
-    remove(stale, storage_options)
+def piece_bytes(docs: list[Document], unit_id: str) -> tuple[bytes, list[dict]]:
+    """The kept samples of a unit as a tar fragment (no end-of-archive blocks) and one
+    index row per sample: manifest columns plus its byte ``offset``/``length``."""
+    buf = io.BytesIO()
+    rows: list[dict] = []
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for position, doc in enumerate(docs):
+            if not doc.kept:
+                continue
+            members = sample_members(doc)
+            key = sample_key(unit_id, position)
+            start = buf.tell()
+            for suffix, data in members.items():
+                add_member(tar, f"{key}.{suffix}", data)
+            rows.append({"key": key, "unit": unit_id, "doc_id": doc.doc_id,
+                         "source": doc.source, "num_images": len(members) - 1,
+                         "num_texts": len(doc.texts),
+                         "bytes": sum(len(v) for v in members.values()),
+                         **manifest_extras(doc), "offset": start,
+                         "length": buf.tell() - start})
+        end = buf.tell()
+    return buf.getvalue()[:end], rows
 
 
-def write_unit(docs: list[Document], output: str, unit_id: str, limits: ShardLimits,
-               storage_options: dict | None = None) -> dict:
-    """Write the kept documents of a unit; return (and store) the unit's stats."""
-    shards: list[_OpenShard] = []
-    manifest: list[dict] = []
-    current: _OpenShard | None = None
-    writer: wds.TarWriter | None = None
+def drop_rows(docs: list[Document], unit_id: str) -> tuple[list[dict], list[dict]]:
+    """The narrow drop table and the full records of the unit's dropped documents."""
+    narrow, full = [], []
+    for position, d in enumerate(docs):
+        if d.kept:
+            continue
+        narrow.append({"doc_id": d.doc_id, "source": d.source, "stage": d.dropped_by,
+                       "reason": d.drop_reason, "location": d.provenance.location(),
+                       "unit": unit_id, "position": position, "num_images": len(d.images),
+                       "images_with_doc": sum(im.status in LIVE for im in d.images)})
+        full.append({"doc_id": d.doc_id, "position": position,
+                     "record": json.dumps(d.to_dict(), ensure_ascii=False,
+                                          allow_nan=False)})
+    return narrow, full
 
-    def close() -> None:
-        if writer is not None:
-            writer.close()
 
-    kept = [d for d in docs if d.kept]
-    for index, doc in enumerate(kept):
-        members = sample_members(doc)
-        size = sum(len(v) for v in members.values())
-        full = current is not None and (
-            current.samples >= limits.max_samples
-            or (current.samples > 0 and current.nbytes + size > limits.max_bytes))
-        if current is None or full:
-            close()
-            current = _OpenShard(shard_name(unit_id, len(shards)))
-            shards.append(current)
-            writer = wds.TarWriter(current.buffer)
-        key = sample_key(unit_id, index)
-        writer.write({"__key__": key, **members})
-        n_images = len(members) - 1
-        current.samples += 1
-        current.images += n_images
-        current.nbytes += size
-        manifest.append({"key": key, "shard": current.name, "doc_id": doc.doc_id,
-                         "source": doc.source, "num_images": n_images,
-                         "num_texts": len(doc.texts), "bytes": size,
-                         **manifest_extras(doc)})
-    close()
-    _remove_stale_shards(output, unit_id, {s.name for s in shards}, storage_options)
-    for shard in shards:
-        data = shard.buffer.getvalue()
-        atomic_write(join(output, "shards", shard.name), lambda f, d=data: f.write(d),
-                     storage_options)
-    drops = [{"doc_id": d.doc_id, "source": d.source, "stage": d.dropped_by,
-              "reason": d.drop_reason, "location": d.provenance.location(),
-              "unit": unit_id, "num_images": len(d.images),
-              "images_with_doc": sum(im.status in ("ok", "pending") for im in d.images),
-              "record": json.dumps(d.to_dict(), ensure_ascii=False, allow_nan=False)}
-             for d in docs if not d.kept]
-    write_parquet(join(output, "manifest", f"{unit_id}.parquet"), manifest,
-                  schema=MANIFEST_SCHEMA, storage_options=storage_options)
-    write_parquet(join(output, "drops", f"{unit_id}.parquet"), drops, schema=DROPS_SCHEMA,
-                  storage_options=storage_options)
-    stats = {
-        "unit": unit_id,
-        **count_unit(docs),
-        "documents_written": len(kept),
-        "images_written": sum(s.images for s in shards),
-        "bytes_written": sum(s.nbytes for s in shards),
-        "shards": [{"name": s.name, "samples": s.samples, "images": s.images,
-                    "bytes": s.nbytes} for s in shards],
-    }
-    write_json(join(output, "stats", f"{unit_id}.json"), stats, storage_options)
+def write_unit(docs: list[Document], unit_id: str, output: Location,
+               pieces: Location) -> dict:
+    """Write a unit's piece, drop tables and stats (last); return the stats."""
+    data, index = piece_bytes(docs, unit_id)
+    pieces.write_bytes(f"{unit_id}.tar", data)
+    pieces.write_parquet(f"{unit_id}.parquet", index, PIECE_SCHEMA)
+    narrow, full = drop_rows(docs, unit_id)
+    output.child(DROPS).write_parquet(f"{unit_id}.parquet", narrow, DROPS_SCHEMA)
+    output.child(DROPPED).write_parquet(f"{unit_id}.parquet", full, DROPPED_SCHEMA)
+    stats = {"unit": unit_id, **count_unit(docs),
+             "documents_written": len(index),
+             "images_written": sum(r["num_images"] for r in index),
+             "bytes_written": sum(r["bytes"] for r in index)}
+    output.child(STATS).write_json(f"{unit_id}.json", stats)
     return stats
 
 
 MANIFEST_SCHEMA = pa.schema([
-    ("key", pa.string()), ("shard", pa.string()), ("doc_id", pa.string()),
-    ("source", pa.string()), ("num_images", pa.int32()), ("num_texts", pa.int32()),
-    ("bytes", pa.int64()), ("text_chars", pa.int64()),
+    ("key", pa.string()), ("shard", pa.string()), ("unit", pa.string()),
+    ("doc_id", pa.string()), ("source", pa.string()), ("num_images", pa.int32()),
+    ("num_texts", pa.int32()), ("bytes", pa.int64()), ("text_chars", pa.int64()),
     ("image_widths", pa.list_(pa.int32())), ("image_heights", pa.list_(pa.int32())),
     ("image_sims", pa.list_(pa.float32())), ("image_margins", pa.list_(pa.float32())),
+    ("offset", pa.int64()), ("length", pa.int64()),
 ])
+PIECE_SCHEMA = pa.schema([f for f in MANIFEST_SCHEMA if f.name != "shard"])
 DROPS_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("source", pa.string()), ("stage", pa.string()),
     ("reason", pa.string()), ("location", pa.string()), ("unit", pa.string()),
+    ("position", pa.int32()),
     # images that leave with the document (status ok or pending): `curate stats` funnel
     ("num_images", pa.int32()), ("images_with_doc", pa.int32()),
+])
+DROPPED_SCHEMA = pa.schema([
+    ("doc_id", pa.string()), ("position", pa.int32()),
     ("record", pa.string()),  # the dropped Document (JSON): inspectable, retryable
+])
+SHARD_INDEX_SCHEMA = pa.schema([
+    ("shard", pa.string()), ("samples", pa.int64()), ("images", pa.int64()),
+    ("bytes", pa.int64()),
 ])

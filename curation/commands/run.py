@@ -24,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retry-failed", action="store_true",
                    help="on a finished output: re-fetch only images whose failure was "
                    "retryable (timeouts, 5xx, 429) and rewrite only their units")
+    p.add_argument("--keep-work", action="store_true",
+                   help="keep OUTPUT/_work (staged units, facts, decisions) after success")
     p.add_argument("--json", action="store_true", help="print run totals as JSON")
 
 
@@ -37,7 +39,8 @@ def main(args: argparse.Namespace) -> int:
     so = json.loads(args.storage_options) if args.storage_options else None
     totals = run_pipeline(config, args.input, args.output, address=args.address,
                           overwrite=args.overwrite, storage_options=so,
-                          retry_failed=args.retry_failed)
+                          retry_failed=args.retry_failed, keep_work=args.keep_work,
+                          filter_stderr=True)
     if args.json:
         print(json.dumps(totals, indent=1, sort_keys=True))
     else:

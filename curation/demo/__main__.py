@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     report = out_dir / "report.html"
     if curate(["report", str(run), "--html", str(report)]) != 0:
         return 1
-    print(f"\nshards:   {run / 'shards'}\nmanifest: {run / 'manifest.parquet'}\n"
+    print(f"\nshards:   {run / 'shards'}\nmanifest: {run / 'manifest'}/\n"
           f"report:   {report}\nstats:    curate stats {run}")
     return 0
 

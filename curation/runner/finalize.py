@@ -1,78 +1,67 @@
-"""Merge per-unit parts into the run's manifest, drop table, quarantine and totals."""
+"""Run totals, computed where the per-unit files lie (Ray tasks), never by walking
+every unit from the driver: each task sums a batch of unit stats or reads a batch of
+manifest parts; the driver adds up the partial sums (a few per task) and writes
+``shards.parquet`` (one row per shard) and ``stats.json`` (the run's marker)."""
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from typing import Any
 
-import fsspec
 import pyarrow as pa
-import pyarrow.parquet as pq
+import ray  # noqa: TID251 - the runner is where Ray lives
 
-from curation.storage import atomic_write, list_files, read_json, write_json
-from shards.layout import join
-from shards.writer import DROPS_SCHEMA, MANIFEST_SCHEMA
+from curation.location import Location
+from shards.layout import MANIFEST, SHARD_INDEX, STATS, TOTALS
+from shards.pack import shard_row
+from shards.totals import sum_ingest_markers, sum_unit_stats
+from shards.writer import SHARD_INDEX_SCHEMA
 
-_SUMMED = ("documents_in", "documents_written", "images_in", "images_written",
-           "bytes_written")
-_COUNTED = ("documents_dropped", "image_status", "images_dropped", "sources")
-
-
-def _merge_parquet(parts: list[str], schema: pa.Schema, dest: str,
-                   storage_options: dict | None) -> int:
-    tables = []
-    for part in parts:
-        with fsspec.open(part, "rb", **(storage_options or {})) as f:
-            tables.append(pq.read_table(f))
-    table = pa.concat_tables(tables, promote_options="default") if tables \
-        else schema.empty_table()
-    atomic_write(dest, lambda f: pq.write_table(table, f), storage_options)
-    return table.num_rows
+BATCH = 256
 
 
-def sum_unit_stats(units: list[dict]) -> dict[str, Any]:
-    totals: dict[str, Any] = {k: 0 for k in _SUMMED}
-    counters: dict[str, Counter] = {k: Counter() for k in _COUNTED}
-    shards = 0
-    for st in units:
-        for k in _SUMMED:
-            totals[k] += st.get(k, 0)
-        for k in _COUNTED:
-            counters[k].update(st.get(k, {}))
-        shards += len(st.get("shards", []))
-    totals.update({k: dict(sorted(v.items())) for k, v in counters.items()})
-    totals["shards"] = shards
-    totals["units"] = len(units)
-    return totals
+@ray.remote(num_cpus=0.5)
+def _sum_stats(stats: Location, names: list[str]) -> dict:
+    return sum_unit_stats([stats.read_json(n) for n in names])
 
 
-def finalize_output(output: str, storage_options: dict | None = None,
-                    timings: dict[str, float] | None = None) -> dict[str, Any]:
-    so = storage_options
-    unit_stats = [read_json(p, so) for p in list_files(join(output, "stats"), ".json", so)]
-    totals = sum_unit_stats(unit_stats)
-    manifest_rows = _merge_parquet(list_files(join(output, "manifest"), ".parquet", so),
-                                   MANIFEST_SCHEMA, join(output, "manifest.parquet"), so)
-    _merge_parquet(list_files(join(output, "drops"), ".parquet", so), DROPS_SCHEMA,
-                   join(output, "drops.parquet"), so)
-    quarantined: Counter = Counter()
-    lines: list[str] = []
-    for part in list_files(join(output, "_work", "quarantine"), ".jsonl", so):
-        with fsspec.open(part, "rt", encoding="utf-8", **(so or {})) as f:
-            for line in f:
-                if line.strip():
-                    lines.append(line if line.endswith("\n") else line + "\n")
-                    quarantined[json.loads(line)["reason"]] += 1
-    atomic_write(join(output, "quarantine.jsonl"),
-                 lambda f: f.write("".join(lines).encode("utf-8")), so)
-    ingest = [read_json(p, so) for p in list_files(join(output, "_work", "ingest"),
-                                                    ".done.json", so)]
-    totals["documents_ingested"] = sum(i["documents"] for i in ingest)
-    totals["quarantined"] = dict(sorted(quarantined.items()))
-    totals["inputs"] = [i["path"] for i in sorted(ingest, key=lambda i: i["index"])]
-    totals["manifest_rows"] = manifest_rows
-    if timings:
-        totals["stage_seconds"] = {k: round(v, 3) for k, v in sorted(timings.items())}
-    write_json(join(output, "stats.json"), totals, so)
+@ray.remote(num_cpus=0.5)
+def _sum_markers(ingest: Location, names: list[str]) -> dict:
+    return sum_ingest_markers([ingest.read_json(n) for n in names])
+
+
+@ray.remote(num_cpus=0.5)
+def _shard_rows(manifest: Location, names: list[str]) -> list[dict]:
+    rows = []
+    for name in names:
+        table = manifest.read_parquet(name, columns=["num_images", "length"])
+        rows.append(shard_row(name.replace(".parquet", ".tar"), table))
+    return rows
+
+
+def _batches(names: list[str]) -> list[list[str]]:
+    return [names[i:i + BATCH] for i in range(0, len(names), BATCH)]
+
+
+def finalize_output(output: Location, ingest: Location,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    stats = output.child(STATS)
+    totals = sum_unit_stats(ray.get([_sum_stats.remote(stats, b)
+                                     for b in _batches(stats.list(".json"))]))
+    read = sum_ingest_markers(ray.get([_sum_markers.remote(ingest, b)
+                                       for b in _batches(ingest.list(".done.json"))]))
+    manifest = output.child(MANIFEST)
+    shards = [row for part in ray.get([_shard_rows.remote(manifest, b)
+                                       for b in _batches(manifest.list(".parquet"))])
+              for row in part]
+    output.write_parquet(SHARD_INDEX, pa.Table.from_pylist(shards,
+                                                           schema=SHARD_INDEX_SCHEMA))
+    totals.update({
+        "documents_ingested": read["documents"],
+        "quarantined": read["quarantined"],
+        "inputs": [path for _, path in read["inputs"]],
+        "shards": len(shards),
+        "manifest_rows": sum(s["samples"] for s in shards),
+        **(extra or {}),
+    })
+    output.write_json(TOTALS, totals)
     return totals

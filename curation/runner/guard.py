@@ -1,43 +1,34 @@
-"""Refuse to mix two different runs in one output folder."""
+"""Refuse to mix two different runs in one output folder; record what made it."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from curation import __version__
-from curation.pipeline_config import PipelineConfig
-from curation.storage import exists, filesystem, read_json, write_json
-from shards.layout import join
+from curation.location import Location
+from shards.layout import PIPELINE
 
 
-def guard_output(output: str, config: PipelineConfig, files: list[str], overwrite: bool,
-                 storage_options: dict | None = None) -> None:
-    """Same config + inputs: resume. Different: error unless ``overwrite`` (then the
-    old output is removed)."""
-    marker = join(output, "_pipeline.json")
-    fingerprint = config.fingerprint()
-    if exists(marker, storage_options):
-        old = read_json(marker, storage_options)
-        same = old.get("fingerprint") == fingerprint and old.get("inputs") == files
-        if same:
-            return
+def guard_output(output: Location, fingerprint: str, inputs: list[str], overwrite: bool,
+                 record: dict[str, Any]) -> bool:
+    """Same fingerprint + inputs: resume (True when there was something to resume).
+    Different: error unless ``overwrite``, which removes the old output first."""
+    if output.exists(PIPELINE):
+        old = output.read_json(PIPELINE)
+        if old.get("fingerprint") == fingerprint and old.get("inputs") == inputs:
+            return True
         if not overwrite:
             what = "pipeline config" if old.get("fingerprint") != fingerprint else "inputs"
             raise FileExistsError(
-                f"{output} holds a run with different {what} (fingerprint "
+                f"{output.uri} holds a run with different {what} (fingerprint "
                 f"{old.get('fingerprint')} vs {fingerprint}); pass --overwrite to "
                 "discard it, or choose another --output")
     if overwrite:
-        fs, path = filesystem(output, storage_options)
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
-    write_json(marker, {
-        "name": config.name,
-        "fingerprint": fingerprint,
-        "inputs": files,
-        "stages": [s.name for s in config.stages],
-        "config": config.raw,
-        "source": config.source,
+        output.remove_tree()
+    output.write_json(PIPELINE, {
+        **record, "fingerprint": fingerprint, "inputs": inputs,
         "curation_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }, storage_options)
+    })
+    return False

@@ -1,221 +1,143 @@
-"""Run a pipeline on Ray Data: ingest -> per-unit stage chains (with global barriers)
--> shards, resumable at unit granularity.
+"""Run a pipeline on Ray Data: passes over the units with global barriers between
+them, shards packed to the writer's size, totals, and ``_work/`` removed at the end.
 
-Resume rule: every step writes its output atomically and a marker last (ingest
-``.done.json``, staged ``.facts.parquet``, global decision JSON, unit ``stats/UNIT.json``);
-a re-run skips what has a marker and redoes the rest under the same deterministic names,
-so nothing is duplicated.
+A pipeline with branches runs its trunk once into staged units, then each branch as
+its own line into ``OUTPUT/BRANCH/`` (own markers, own stats: resumable on its own).
+
+Resume rule: every step writes its output atomically and a marker last (unit facts,
+staged units, ``stats/UNIT.json``, a decision's ``_summary.json``, a shard's manifest
+part, ``stats.json``); a re-run lists the markers of each step once and redoes only
+what has none, under the same deterministic names.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import sys
 import time
-from collections.abc import Callable, Iterable
 from typing import Any
 
-import ray
-
 from curation.ingest.files import expand_inputs
-from curation.pipeline_config import PipelineConfig
+from curation.location import Location
+from curation.pipeline_config import BranchConfig, PipelineConfig
 from curation.runner.finalize import finalize_output
+from curation.runner.fit import fit_global
 from curation.runner.guard import guard_output
-from curation.runner.plan import Segment, StageGroup, plan_segments
+from curation.runner.pack_job import pack_shards
+from curation.runner.passes import LineInput, RunState, run_pass
+from curation.runner.plan import needs_input_staging, plan_segments
+from curation.runner.progress import RunProgress
 from curation.runner.session import cluster_summary, start_ray
-from curation.runner.units import (
-    StageChain,
-    ingest_file,
-    load_unit,
-    stage_unit,
-    write_final_unit,
-)
-from curation.storage import exists, read_json, read_parquet_rows, write_json
-from shards.layout import join
-from shards.writer import ShardLimits
-
-Progress = Callable[[str], None]
-
-
-def _print(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+from curation.stage import Stage
+from shards.layout import TOTALS, WORK
+from shards.pack import ShardLimits
 
 
 def run_pipeline(config: PipelineConfig, inputs: list[str], output: str,
                  address: str | None = None, overwrite: bool = False,
-                 storage_options: dict | None = None, progress: Progress = _print,
-                 num_cpus: int | None = None, retry_failed: bool = False) -> dict[str, Any]:
-    """Run (or resume) ``config`` over ``inputs`` into ``output``; returns run totals.
-    ``retry_failed`` re-fetches only retryable image failures of a finished run."""
+                 storage_options: dict | None = None, progress: RunProgress | None = None,
+                 num_cpus: int | None = None, retry_failed: bool = False,
+                 keep_work: bool = False, filter_stderr: bool = False) -> dict[str, Any]:
+    """Run (or resume) ``config`` over ``inputs`` into ``output``; returns the run
+    totals (of the first branch's output for a branched pipeline)."""
     t0 = time.perf_counter()
+    out = Location.of(output, storage_options)
     files = expand_inputs(inputs, storage_options)
-    guard_output(output, config, files, overwrite, storage_options)
-    start_ray(address, num_cpus=num_cpus)
-    progress(f"curate: {config.name}: {len(files)} input file(s) -> {output} "
-             f"on Ray ({cluster_summary()})")
-    units = _ingest(files, config, output, storage_options, progress)
-    source = join(output, "_work", "ingest")
-    timings: dict[str, float] = {}
-    for segment in plan_segments([s.stage for s in config.stages]):
-        if segment.is_last and retry_failed:
-            units, source = _prepare_retry(segment, units, source, output,
-                                           storage_options, progress)
-        if segment.is_last:
-            _run_final(segment, units, source, config, output, storage_options, progress,
-                       timings)
+    resumed = guard_output(out, config.fingerprint(), files, overwrite, {
+        "name": config.name, "stages": [s.name for s in config.stages],
+        "branches": [b.name for b in config.branches], "config": config.raw,
+        "source": config.source})
+    view = progress or RunProgress(out)
+    view.say(f"curate: {config.name}: {len(files)} input file(s) -> {out.uri}; "
+             f"log: {view.log_location}")
+    start_ray(address, num_cpus=num_cpus, say=view.say, filter_stderr=filter_stderr)
+    view.say(f"curate: Ray: {cluster_summary()}" + ("; resuming" if resumed else ""))
+    state = RunState(config.options, view)
+    work = out.child(WORK)
+    line = LineInput(work.child("ingest"), files=files, ingest_config=config.ingest)
+    try:
+        if retry_failed:
+            from curation.runner.retry import run_retry
+
+            totals = run_retry(config, line, out, work, state)
+        elif not config.branches:
+            totals = run_line(config.stages, line, out, work, state, config.writer)
         else:
-            source = _run_segment(segment, units, source, output, storage_options,
-                                  progress, timings)
-    totals = finalize_output(output, storage_options, timings=timings)
-    progress(f"curate: done in {time.perf_counter() - t0:.1f}s: "
-             f"{totals['documents_written']} documents, {totals['images_written']} images "
-             f"in {totals['shards']} shard(s); {sum(totals['documents_dropped'].values())} "
-             f"documents dropped, {sum(totals['quarantined'].values())} records quarantined")
+            totals = _run_branches(config, line, out, work, state)
+        if not keep_work:
+            _remove_work(config, out)
+        print_done(view, totals, time.perf_counter() - t0)
+    finally:
+        view.close()
     return totals
 
 
-def _prepare_retry(segment: Segment, units: list[str], source: str, output: str,
-                   storage_options: dict | None, progress: Progress) -> tuple[list[str], str]:
-    from curation.download.reasons import is_retryable
-    from curation.runner.retry import prepare_retry
-
-    names = [s.name for g in segment.groups for s in g.stages]
-    if "download" not in names:
-        raise ValueError("--retry-failed needs the download stage in the pipeline's last "
-                         "segment (no global stage after it)")
-    unfinished = [u for u in units
-                  if not exists(join(output, "stats", f"{u}.json"), storage_options)]
-    if unfinished:
-        raise ValueError(f"{output}: {len(unfinished)} unit(s) are not finished; run the "
-                         "same command without --retry-failed first")
-    todo = prepare_retry(output, units, source, "download", is_retryable, storage_options)
-    progress(f"retry: {len(todo)} of {len(units)} unit(s) have retryable image failures")
-    return todo, join(output, "_work", "retry")
+def _run_branches(config: PipelineConfig, line: LineInput, out: Location,
+                  work: Location, state: RunState) -> dict[str, Any]:
+    trunk = work.child("trunk")
+    if not trunk.exists("_done.json"):
+        run_line(config.stages, line, out, work, state, None, stage_to=trunk)
+        trunk.write_json("_done.json", {"units": len(trunk.list(".cdb"))})
+    first: dict[str, Any] | None = None
+    for branch in config.branches:
+        totals = _run_branch(config, branch, line, out, trunk, state)
+        first = first or totals
+    assert first is not None
+    return first
 
 
-def _ingest(files: list[str], config: PipelineConfig, output: str,
-            storage_options: dict | None, progress: Progress) -> list[str]:
-    done_uri = functools.partial(join, output, "_work", "ingest")
-    todo = [{"index": i, "path": p} for i, p in enumerate(files)
-            if not exists(done_uri(f"{i:05d}.done.json"), storage_options)]
-    if todo:
-        progress(f"ingest: {len(todo)} file(s) to read ({len(files) - len(todo)} done)")
-        fn = functools.partial(ingest_file, output=output, cfg=config.ingest,
-                               storage_options=storage_options)
-        ds = ray.data.from_items(todo, override_num_blocks=len(todo)).map(fn)
-        for n, row in enumerate(_rows(ds), 1):
-            progress(f"ingest [{n}/{len(todo)}] {row['path']}: {row['documents']} "
-                     f"documents, {row['quarantined']} quarantined")
-    units: list[str] = []
-    for i in range(len(files)):
-        units.extend(read_json(done_uri(f"{i:05d}.done.json"), storage_options)["units"])
-    return units
+def _run_branch(config: PipelineConfig, branch: BranchConfig, line: LineInput,
+                out: Location, trunk: Location, state: RunState) -> dict[str, Any]:
+    dest = out.child(branch.name)
+    guard_output(dest, config.branch_fingerprint(branch), line.files or [], False, {
+        "name": f"{config.name}/{branch.name}", "branch": branch.name,
+        "stages": [s.name for s in config.stages] + [s.name for s in branch.stages],
+        "trunk_stages": [s.name for s in config.stages], "config": config.raw,
+        "source": config.source})
+    if dest.exists(TOTALS):
+        state.progress.say(f"branch {branch.name}: already complete")
+        return dest.read_json(TOTALS)
+    state.progress.say(f"branch {branch.name} -> {dest.uri}")
+    branch_line = LineInput(line.ingest, staged=trunk)
+    return run_line([s.stage for s in branch.stages], branch_line, dest,
+                    dest.child(WORK), state, branch.writer)
 
 
-def _rows(ds: Any) -> Iterable[dict]:
-    yield from ds.iter_rows()
-
-
-def _chain(ds: Any, segment: Segment, decision_uri: str | None,
-           storage_options: dict | None) -> Any:
-    """Map each stage group of a segment onto Ray Data: tasks, or an actor pool."""
-    groups: list[StageGroup] = list(segment.groups)
-    if segment.apply_global is not None and (not groups or groups[0].actor_pool):
-        groups.insert(0, StageGroup([], False, 1.0, 0.0, None))
-    for i, group in enumerate(groups):
-        apply = segment.apply_global if i == 0 else None
-        kwargs = dict(apply_global=apply, decision_uri=decision_uri if apply else None,
-                      storage_options=storage_options)
-        if group.actor_pool:
-            ds = ds.map(StageChain, fn_constructor_args=(group.stages,),
-                        fn_constructor_kwargs={**kwargs, "eager_setup": True},
-                        concurrency=group.concurrency or 1, num_cpus=group.num_cpus,
-                        num_gpus=group.num_gpus)
-        else:
-            ds = ds.map(StageChain(group.stages, **kwargs), num_cpus=group.num_cpus)
-    return ds
-
-
-def _decision_uri(output: str, segment_index: int) -> str:
-    return join(output, "_work", f"decision-{segment_index:02d}.json")
-
-
-def _source_ds(units: list[str], source: str, storage_options: dict | None) -> Any:
-    load = functools.partial(load_unit, src=source, storage_options=storage_options)
-    items = [{"unit": u} for u in units]
-    return ray.data.from_items(items, override_num_blocks=max(1, len(items))).map(load)
-
-
-def _run_segment(segment: Segment, units: list[str], source: str, output: str,
-                 storage_options: dict | None, progress: Progress,
-                 timings: dict[str, float]) -> str:
-    """Run a non-final segment to staging, then fit its global stage once."""
-    dest = join(output, "_work", f"segment-{segment.index:02d}")
-    gstage = segment.collect_for
-    assert gstage is not None
-    decision_uri = _decision_uri(output, segment.index + 1)
-    if exists(decision_uri, storage_options):
-        progress(f"{gstage.name}: decision already made (resuming)")
-        return dest
-    todo = [u for u in units
-            if not exists(join(dest, f"{u}.facts.parquet"), storage_options)]
-    prev_decision = _decision_uri(output, segment.index) if segment.apply_global else None
-    if todo:
-        ds = _chain(_source_ds(todo, source, storage_options), segment, prev_decision,
-                    storage_options)
-        ds = ds.map(functools.partial(stage_unit, dest=dest, collect_for=gstage,
-                                      storage_options=storage_options))
-        for n, row in enumerate(_rows(ds), 1):
-            summary = json.loads(row["summary"])
-            _add_timing(timings, summary["timing"])
-            progress(f"segment {segment.index} [{n}/{len(todo)}] unit {row['unit']}: "
-                     f"{summary['documents']} documents staged")
-    facts: list[dict] = []
-    for u in units:
-        facts.extend(read_parquet_rows(join(dest, f"{u}.facts.parquet"), storage_options))
+def run_line(stages: list, line: LineInput, output: Location, work: Location,
+             state: RunState, writer: Any, stage_to: Location | None = None
+             ) -> dict[str, Any]:
+    """One straight chain of stages: passes, fits, then shards and totals (or, with
+    ``stage_to``, the last pass's documents staged for branches)."""
+    stage_objs: list[Stage] = [s.stage if hasattr(s, "stage") else s for s in stages]
+    segments = plan_segments(stage_objs, stage_output=stage_to is not None)
+    stage_input = line.files is not None and needs_input_staging(segments)
+    for seg in segments:
+        run_pass(seg, line, output, work, state, stage_input, stage_to)
+        if seg.collect_for is not None:
+            t0 = time.perf_counter()
+            summary = fit_global(seg.collect_for, work.child(f"facts-{seg.index:02d}"),
+                                 work.child(f"decision-{seg.index:02d}"),
+                                 state.options.local_fit_max_facts)
+            state.timings[f"{seg.collect_for.name}.fit"] = time.perf_counter() - t0
+            state.progress.say(f"{seg.collect_for.name}: fitted on {summary['facts']:,} "
+                               f"facts ({summary.get('fit', 'task')})")
+    if stage_to is not None:
+        return {}
+    limits = ShardLimits(writer.max_samples, writer.max_bytes)
     t0 = time.perf_counter()
-    decision = _fit(gstage, facts)
-    timings[f"{gstage.name}.fit"] = time.perf_counter() - t0
-    write_json(decision_uri, decision, storage_options)
-    progress(f"{gstage.name}: fitted on {len(facts)} document facts")
-    return dest
+    pack_shards(output, work, limits)
+    state.timings["pack"] = time.perf_counter() - t0
+    return finalize_output(output, line.ingest, {
+        "stage_seconds": {k: round(v, 3) for k, v in sorted(state.timings.items())}})
 
 
-def _fit(stage: Any, facts: list[dict]) -> dict:
-    """Fit a global stage; stages with a distributed Ray engine are handed it."""
-    from curation.runner.global_fits import distributed_engine
-
-    engine = distributed_engine(stage.name)
-    return stage.fit(facts, engine=engine) if engine is not None else stage.fit(facts)
+def _remove_work(config: PipelineConfig, out: Location) -> None:
+    for branch in config.branches:
+        out.child(branch.name).remove_tree(WORK)
+    out.remove_tree(WORK)
 
 
-def _run_final(segment: Segment, units: list[str], source: str, config: PipelineConfig,
-               output: str, storage_options: dict | None, progress: Progress,
-               timings: dict[str, float]) -> None:
-    todo = [u for u in units
-            if not exists(join(output, "stats", f"{u}.json"), storage_options)]
-    if len(todo) < len(units):
-        progress(f"write: {len(units) - len(todo)} unit(s) already complete, skipped")
-    if not todo:
-        return
-    decision = _decision_uri(output, segment.index) if segment.apply_global else None
-    ds = _chain(_source_ds(todo, source, storage_options), segment, decision,
-                storage_options)
-    limits = ShardLimits(config.writer.max_samples, config.writer.max_bytes)
-    ds = ds.map(functools.partial(write_final_unit, output=output, limits=limits,
-                                  storage_options=storage_options))
-    written = 0
-    for n, row in enumerate(_rows(ds), 1):
-        summary = json.loads(row["summary"])
-        _add_timing(timings, summary["timing"])
-        written += summary["documents_written"]
-        progress(f"write [{n}/{len(todo)}] unit {row['unit']}: "
-                 f"{summary['documents_written']}/{summary['documents_in']} documents, "
-                 f"{summary['images_written']} images, {len(summary['shards'])} shard(s)"
-                 f" (total {written} documents)")
-
-
-def _add_timing(acc: dict[str, float], timing: dict[str, float]) -> None:
-    for key, seconds in timing.items():
-        acc[key] = acc.get(key, 0.0) + float(seconds)
+def print_done(view: RunProgress, totals: dict[str, Any], seconds: float) -> None:
+    dropped = sum(totals.get("documents_dropped", {}).values())
+    view.say(f"curate: done in {seconds:.1f}s: {totals.get('documents_written', 0)} "
+             f"documents, {totals.get('images_written', 0)} images in "
+             f"{totals.get('shards', 0)} shard(s); {dropped} documents dropped, "
+             f"{sum(totals.get('quarantined', {}).values())} records quarantined")

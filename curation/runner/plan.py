@@ -1,24 +1,52 @@
-"""Split a pipeline's stage list into per-unit chains and global barriers.
+"""Split a stage list into passes over the units, with global barriers between them.
 
-    [download, dedup(G), clip, topk(G), filter]  ->
-    chain[download] | global dedup | chain[clip] | global topk | chain[filter] + writer
+    [dedup(G), url_words, download, image_frequency(G), clip_score, clip_topk(G), f]
 
-Consecutive stages with the same placement (plain Ray tasks, or one actor pool) are
-fused into one Ray operation so documents are decoded and encoded once per group.
+    pass 0: (input)                                   -> collect dedup facts
+    pass 1: apply dedup, url_words, download          -> stage docs, collect freq facts
+    pass 2: apply freq, clip_score                    -> stage docs, collect top-k facts
+    pass 3: apply top-k, f                            -> shards
+
+A pass whose own stages are all cheap and deterministic (filters, decisions) is not
+staged: the next pass replays it from the last staged pass instead of writing every
+document again. Download and model stages are never replayed. Consecutive task stages
+run fused in one Ray operation; each actor-pool stage gets its own operation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from curation.stage import GlobalStage, Stage
 
 
 @dataclass
-class StageGroup:
-    """Stages run back to back in one Ray operation."""
+class Op:
+    """One step of a pass: run a stage, or apply a global stage's decision."""
 
-    stages: list[Stage]
+    kind: Literal["stage", "apply"]
+    stage: Stage
+    decision: int | None = None  # apply: index of the pass that collected the facts
+
+    @property
+    def actor_pool(self) -> bool:
+        return self.kind == "stage" and self.stage.resources.actor_pool
+
+    @property
+    def replayable(self) -> bool:
+        return self.kind == "apply" or (self.stage.replayable and not self.actor_pool)
+
+    @property
+    def label(self) -> str:
+        return f"apply:{self.stage.name}" if self.kind == "apply" else self.stage.name
+
+
+@dataclass
+class OpGroup:
+    """Ops run back to back in one Ray operation (tasks, or one actor pool)."""
+
+    ops: list[Op]
     actor_pool: bool
     num_cpus: float
     num_gpus: float
@@ -26,47 +54,72 @@ class StageGroup:
 
     @property
     def label(self) -> str:
-        return "+".join(s.name for s in self.stages)
+        return "+".join(op.label for op in self.ops)
 
 
 @dataclass
 class Segment:
-    """A per-unit chain, optionally starting with the ``apply`` of a global stage and
-    optionally ending by ``collect``-ing facts for the next global stage."""
+    """One pass over the units."""
 
     index: int
-    apply_global: GlobalStage | None
-    groups: list[StageGroup] = field(default_factory=list)
-    collect_for: GlobalStage | None = None
+    ops: list[Op]  # replayed ops first, then this pass's own
+    own_from: int  # ops[own_from:] are this pass's own
+    source: int | None  # pass whose staged documents feed this one; None: the input
+    collect_for: GlobalStage | None  # the global stage whose facts this pass collects
+    materialize: bool = False  # stage this pass's documents for later passes
+    groups: list[OpGroup] = field(default_factory=list)
 
     @property
     def is_last(self) -> bool:
         return self.collect_for is None
 
+    @property
+    def label(self) -> str:
+        return "+".join(op.label for op in self.ops) or "ingest"
 
-def group_stages(stages: list[Stage]) -> list[StageGroup]:
-    groups: list[StageGroup] = []
-    for stage in stages:
-        res = stage.resources
-        if groups and not res.actor_pool and not groups[-1].actor_pool:
-            groups[-1].stages.append(stage)
-            groups[-1].num_cpus = max(groups[-1].num_cpus, res.num_cpus)
-            continue
-        groups.append(StageGroup([stage], res.actor_pool, res.num_cpus, res.num_gpus,
-                                 res.concurrency))
+
+def group_ops(ops: list[Op]) -> list[OpGroup]:
+    groups: list[OpGroup] = []
+    for op in ops:
+        res = op.stage.resources if op.kind == "stage" else None
+        if op.actor_pool and res is not None:
+            groups.append(OpGroup([op], True, res.num_cpus, res.num_gpus, res.concurrency))
+        elif groups and not groups[-1].actor_pool:
+            groups[-1].ops.append(op)
+            if res is not None:
+                groups[-1].num_cpus = max(groups[-1].num_cpus, res.num_cpus)
+        else:
+            groups.append(OpGroup([op], False, res.num_cpus if res else 1.0, 0.0, None))
     return groups
 
 
-def plan_segments(stages: list[Stage]) -> list[Segment]:
-    segments: list[Segment] = []
-    current: list[Stage] = []
-    pending_global: GlobalStage | None = None
+def plan_segments(stages: list[Stage], stage_output: bool = False) -> list[Segment]:
+    """Passes for ``stages``; ``stage_output`` stages the last pass's documents (a
+    trunk feeding branches) instead of the pass ending in shards."""
+    parts: list[tuple[list[Op], GlobalStage | None]] = []
+    own: list[Op] = []
     for stage in stages:
         if isinstance(stage, GlobalStage):
-            seg = Segment(len(segments), pending_global, group_stages(current), stage)
-            segments.append(seg)
-            pending_global, current = stage, []
+            parts.append((own, stage))
+            own = [Op("apply", stage, decision=len(parts) - 1)]
         else:
-            current.append(stage)
-    segments.append(Segment(len(segments), pending_global, group_stages(current), None))
+            own.append(Op("stage", stage))
+    parts.append((own, None))
+    segments: list[Segment] = []
+    last_staged: int | None = None
+    for k, (own_ops, collect_for) in enumerate(parts):
+        start = 0 if last_staged is None else last_staged + 1
+        replay = [op for j in range(start, k) for op in parts[j][0]]
+        is_last = collect_for is None
+        staged = stage_output if is_last else any(not op.replayable for op in own_ops)
+        seg = Segment(k, replay + own_ops, len(replay), last_staged, collect_for, staged)
+        seg.groups = group_ops(seg.ops)
+        segments.append(seg)
+        if staged:
+            last_staged = k
     return segments
+
+
+def needs_input_staging(segments: list[Segment]) -> bool:
+    """Whether a later pass re-reads the input: then ingested units are staged."""
+    return any(seg.source is None for seg in segments[1:])

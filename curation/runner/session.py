@@ -1,48 +1,64 @@
 """Start or join Ray: a local Ray in-process on loopback by default, an existing
-cluster with ``address`` or ``RAY_ADDRESS``."""
+cluster with ``address`` or ``RAY_ADDRESS``. Quiet: our progress view replaces Ray
+Data's per-operator bars; Ray's own warnings that are not about the user's run
+(token authentication of a loopback-only local node, progress bars disabled) are
+turned off; the dashboard address is printed once when there is one."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 import ray  # noqa: TID251 - the runner is where Ray lives
 
 
-def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Idempotent: reuses a running session (tests share one per run)."""
-    quiet_ray_data()
+def start_ray(address: str | None = None, num_cpus: int | None = None,
+              say: Callable[[str], None] | None = None, num_gpus: int | None = None,
+              filter_stderr: bool = False) -> None:
+    """Idempotent: reuses a running session (tests share one per run).
+    ``filter_stderr`` (the CLI) drops Ray's known-spurious native log lines; it starts
+    after Ray's own processes, so they never write into the filter's pipe."""
     if ray.is_initialized():
+        quiet_ray_data()
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
-        ray.init(address=address, logging_level=logging.WARNING,
-                 log_to_driver=True, runtime_env=_runtime_env())
-        return
-    ray.init(
-        address="local",  # never attach to a cluster left behind in /tmp/ray
-        num_cpus=num_cpus,
-        include_dashboard=False,
-        logging_level=logging.WARNING,
-        configure_logging=True,
-    )
+        ctx = ray.init(address=address, logging_level=logging.WARNING,
+                       log_to_driver=True)
+        url = getattr(ctx, "dashboard_url", None)
+        if url and say is not None:
+            say(f"curate: Ray dashboard: http://{url}")
+    else:
+        # A local node bound to loopback serves nobody else: no token to set up.
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        ray.init(
+            address="local",  # never attach to a cluster left behind in /tmp/ray
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            configure_logging=True,
+        )
+    quiet_ray_data()
+    if filter_stderr:
+        from curation.stderr_filter import StderrFilter
+
+        StderrFilter().start()
 
 
 def quiet_ray_data() -> None:
-    """Our own progress lines replace Ray Data's per-operator log spam."""
+    """Our own progress view replaces Ray Data's per-operator output."""
     from ray.data import DataContext
+    from ray.util.debug import log_once
 
     ctx = DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
+    log_once("ray_data_progress_manager_disabled")  # "Progress bars disabled" once
     for name in ("ray.data", "ray.data._internal.execution.streaming_executor"):
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def _runtime_env() -> dict:
-    # Workers on a cluster need this project importable; a pip-installed package is,
-    # a source checkout is shipped as the working directory.
-    return {}
 
 
 def stop_ray() -> None:

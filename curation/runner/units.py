@@ -1,7 +1,9 @@
-"""The per-unit work done inside Ray tasks and actors (no driver state).
+"""The callables Ray Data maps over units: start, ops, end of a pass.
 
-A row moving between Ray operations is ``{"unit": id, "payload": bytes}`` where the
-payload is a batch_codec blob of the unit's documents.
+A row between Ray operations is ``{"unit", "payload", "report"}``: the unit's
+documents as one batch_codec blob and its running ``UnitReport`` (JSON). The last
+operation of a pass writes what the pass leaves behind and returns a small row
+``{"unit", "report"}`` for the driver's progress and error accounting.
 """
 
 from __future__ import annotations
@@ -9,156 +11,146 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from curation.batch_codec import decode_docs, encode_docs
+from curation.decisions import facts_table, unit_rids
 from curation.document import Document
-from curation.ingest.quarantine import QuarantineRecord
-from curation.ingest.reader import read_input
+from curation.errors import InfrastructureError
+from curation.location import Location
 from curation.pipeline_config import IngestConfig
-from curation.stage import GlobalStage, Stage
-from curation.storage import read_json, write_bytes, write_json, write_parquet
-from shards.layout import join, unit_id_for
-from shards.writer import ShardLimits, write_unit
+from curation.runner.chain import ChainSettings, OpRunner, UnitReport, finish_report
+from curation.runner.ingest import ingest_file
+from curation.runner.plan import Op
+from curation.stage import GlobalStage
+from shards.writer import write_unit
 
 log = logging.getLogger(__name__)
+# A unit that hits an infrastructure fault is tried again (storage hiccups, a node
+# under memory pressure); if the fault persists the run stops, naming the unit.
+ATTEMPTS = 3
+RETRY_WAIT_S = 1.0
 
 
-def ingest_file(row: dict[str, Any], output: str, cfg: IngestConfig,
-                storage_options: dict | None) -> dict[str, Any]:
-    """Read one input file into staged units of ``docs_per_unit`` documents; bad
-    records go to the file's quarantine part. The ``.done`` marker is written last."""
-    index, path = int(row["index"]), row["path"]
-    units: list[str] = []
-    batch: list[Document] = []
-    bad: list[dict] = []
-    n_docs = 0
-
-    def flush() -> None:
-        unit = unit_id_for(index, len(units))
-        write_bytes(join(output, "_work", "ingest", f"{unit}.cdb"), encode_docs(batch),
-                    storage_options)
-        units.append(unit)
-        batch.clear()
-
-    try:
-        for item in read_input(path, cfg, storage_options):
-            if isinstance(item, QuarantineRecord):
-                bad.append(item.to_dict())
-                continue
-            batch.append(item)
-            n_docs += 1
-            if len(batch) >= cfg.docs_per_unit:
-                flush()
-    except Exception as exc:  # noqa: BLE001 - a broken file is quarantined, run goes on
-        bad.append(QuarantineRecord(path, "unreadable_file", f"{type(exc).__name__}: "
-                                    f"{exc}", line=None).to_dict())
-    if batch:
-        flush()
-    lines = "".join(json.dumps(b, ensure_ascii=False) + "\n" for b in bad)
-    write_bytes(join(output, "_work", "quarantine", f"{index:05d}.jsonl"),
-                lines.encode("utf-8"), storage_options)
-    summary = {"index": index, "path": path, "units": units, "documents": n_docs,
-               "quarantined": len(bad)}
-    write_json(join(output, "_work", "ingest", f"{index:05d}.done.json"), summary,
-               storage_options)
-    return summary
+class End(Protocol):
+    def __call__(self, unit: str, docs: list[Document], report: UnitReport) -> dict: ...
 
 
-def run_stages(stages: list[Stage], docs: list[Document]) -> list[Document]:
-    for stage in stages:
-        docs = _process_isolated(stage, docs)
-    return docs
+def report_row(unit: str, report: UnitReport, **extra: Any) -> dict[str, Any]:
+    return {"unit": unit, "report": json.dumps(report.to_dict()), **extra}
 
 
-def _process_isolated(stage: Stage, docs: list[Document]) -> list[Document]:
-    """Run a stage on a batch; if it raises, re-run it one document at a time and drop
-    only the documents that still fail (reason names the exception), so one bad record
-    never kills a run."""
-    try:
-        return stage.process(docs)
-    except Exception:  # noqa: BLE001
-        out: list[Document] = []
-        for doc in docs:
-            try:
-                out.extend(stage.process([doc]))
-            except Exception as exc:  # noqa: BLE001
-                log.warning("%s failed on %s (%s): %s", stage.name, doc.doc_id,
-                            doc.provenance.location(), exc)
-                doc.drop(f"stage_error:{type(exc).__name__}", stage.name)
-                out.append(doc)
-        return out
+def _report_of(row: dict[str, Any]) -> UnitReport:
+    raw = row.get("report")
+    return UnitReport(**json.loads(raw)) if raw else UnitReport(row["unit"])
 
 
-class StageChain:
-    """Callable for a fused group of stages: decode, run each stage, encode.
+@dataclass
+class StageEnd:
+    """End of a non-final pass: stage the documents (when later passes start from
+    them), then the facts of the next global stage (the unit's marker)."""
 
-    Used both as a plain task function (setup per call) and as an actor class
-    (setup once per actor, in ``__init__``)."""
+    docs: Location | None
+    facts: Location | None
+    collect_for: GlobalStage | None
 
-    def __init__(self, stages: list[Stage], apply_global: GlobalStage | None = None,
-                 decision_uri: str | None = None, storage_options: dict | None = None,
-                 eager_setup: bool = False) -> None:
-        self.stages = stages
-        self.apply_global = apply_global
-        self.decision_uri = decision_uri
-        self.storage_options = storage_options
-        self._decision: dict | None = None
-        self._ready = False
+    def __call__(self, unit: str, docs: list[Document], report: UnitReport) -> dict:
+        if self.docs is not None:
+            self.docs.write_bytes(f"{unit}.cdb", encode_docs(docs))
+        if self.facts is not None and self.collect_for is not None:
+            table = facts_table(self.collect_for, unit, unit_rids(unit, len(docs)),
+                                self.collect_for.collect(docs))
+            self.facts.write_parquet(f"{unit}.parquet", table)
+        return report_row(unit, finish_report(report, docs))
+
+
+@dataclass
+class WriteEnd:
+    """End of the final pass: the unit's piece, drop tables and stats (marker)."""
+
+    output: Location
+    pieces: Location
+
+    def __call__(self, unit: str, docs: list[Document], report: UnitReport) -> dict:
+        write_unit(docs, unit, self.output, self.pieces)
+        return report_row(unit, finish_report(report, docs))
+
+
+class UnitChain:
+    """Ops of one Ray operation. As a task function it sets stages up per call; as an
+    actor class (``eager_setup``) once per actor. Rows without a payload are loaded
+    from ``source`` (the staged documents the pass starts from)."""
+
+    def __init__(self, ops: list[Op], settings: ChainSettings, source: Location | None = None,
+                 end: End | None = None, eager_setup: bool = False) -> None:
+        self.runner = OpRunner(ops, settings)
+        self.source = source
+        self.end = end
         if eager_setup:
-            self._setup()
-
-    def _setup(self) -> None:
-        if not self._ready:
-            for stage in self.stages:
-                stage.setup()
-            if self.apply_global is not None and self.decision_uri:
-                self._decision = read_json(self.decision_uri, self.storage_options)
-            self._ready = True
+            self.runner.setup()
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        self._setup()
-        docs = decode_docs(row["payload"])
-        t0 = time.perf_counter()
-        if self.apply_global is not None:
-            docs = self.apply_global.apply(docs, self._decision or {})
-        docs = run_stages(self.stages, docs)
-        timing = _timing(row)
-        label = "+".join(s.name for s in self.stages) or "apply"
-        timing[label] = timing.get(label, 0.0) + time.perf_counter() - t0
-        return {"unit": row["unit"], "payload": encode_docs(docs),
-                "timing": json.dumps(timing)}
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return self._run(row)
+            except InfrastructureError as exc:
+                if attempt == ATTEMPTS:
+                    raise
+                log.warning("unit %s, attempt %d of %d: %s; retrying", row["unit"],
+                            attempt, ATTEMPTS, exc)
+                time.sleep(RETRY_WAIT_S * attempt)
+        raise AssertionError("unreachable")
+
+    def _run(self, row: dict[str, Any]) -> dict[str, Any]:
+        unit = row["unit"]
+        payload = row.get("payload")
+        if payload is None:
+            assert self.source is not None, "a row without documents needs a source"
+            payload = self.source.read_bytes(f"{unit}.cdb")
+        report = _report_of(row)
+        docs = self.runner.run(unit, decode_docs(payload), report)
+        if self.end is not None:
+            return self.end(unit, docs, report)
+        return report_row(unit, report, payload=encode_docs(docs))
 
 
-def load_unit(row: dict[str, Any], src: str, storage_options: dict | None) -> dict[str, Any]:
-    import fsspec
+def bound_chain(ops: list[Op], settings: ChainSettings, source: Location | None,
+                end: End | None) -> type[UnitChain]:
+    """An actor class with its ops bound at class level: Ray Data then passes no
+    constructor arguments through the object store (which would make restarted
+    actors depend on objects that may be gone)."""
 
-    with fsspec.open(join(src, f"{row['unit']}.cdb"), "rb", **(storage_options or {})) as f:
-        return {"unit": row["unit"], "payload": f.read(), "timing": "{}"}
+    def init(self: UnitChain) -> None:
+        UnitChain.__init__(self, ops, settings, source=source, end=end, eager_setup=True)
 
-
-def _timing(row: dict[str, Any]) -> dict:
-    t = row.get("timing") or "{}"
-    return json.loads(t) if isinstance(t, str) else dict(t)
-
-
-def stage_unit(row: dict[str, Any], dest: str, collect_for: GlobalStage,
-               storage_options: dict | None) -> dict[str, Any]:
-    """End of a non-final segment: stage the documents, then the facts (the marker)."""
-    docs = decode_docs(row["payload"])
-    unit = row["unit"]
-    write_bytes(join(dest, f"{unit}.cdb"), row["payload"], storage_options)
-    facts = collect_for.collect([d for d in docs if d.kept])
-    write_parquet(join(dest, f"{unit}.facts.parquet"), facts, storage_options=storage_options)
-    return {"unit": unit, "summary": json.dumps({"documents": len(docs),
-                                                 "timing": _timing(row)})}
+    return type("UnitChainActor", (UnitChain,), {"__init__": init})
 
 
-def write_final_unit(row: dict[str, Any], output: str, limits: ShardLimits,
-                     storage_options: dict | None) -> dict[str, Any]:
-    docs = decode_docs(row["payload"])
-    t0 = time.perf_counter()
-    stats = write_unit(docs, output, row["unit"], limits, storage_options)
-    timing = _timing(row)
-    timing["write"] = time.perf_counter() - t0
-    return {"unit": row["unit"], "summary": json.dumps({**stats, "timing": timing})}
+class IngestChain:
+    """Read input files into units and run the pass's first ops on them right away
+    (streaming: a unit moves on as soon as it is read)."""
+
+    def __init__(self, cfg: IngestConfig, ingest_dir: Location, output: Location,
+                 stage_units: bool, skip: dict[int, frozenset[str]],
+                 ops: list[Op], settings: ChainSettings, end: End | None) -> None:
+        self.cfg, self.ingest_dir, self.output = cfg, ingest_dir, output
+        self.stage_units, self.skip = stage_units, skip
+        self.runner = OpRunner(ops, settings) if ops else None
+        self.end = end
+
+    def __call__(self, batch: dict[str, Any]) -> Iterator[dict[str, list]]:
+        for index, path in zip(batch["index"], batch["path"]):
+            index = int(index)
+            for unit, docs in ingest_file(index, str(path), self.cfg, self.ingest_dir,
+                                          self.output, self.stage_units,
+                                          self.skip.get(index, frozenset())):
+                report = UnitReport(unit)
+                if self.runner is not None:
+                    docs = self.runner.run(unit, docs, report)
+                if self.end is not None:
+                    row = self.end(unit, docs, report)
+                else:
+                    row = report_row(unit, report, payload=encode_docs(docs))
+                yield {k: [v] for k, v in row.items()}

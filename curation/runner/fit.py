@@ -1,0 +1,94 @@
+"""Fit a global stage where its facts lie, and write its decision partitioned by unit.
+
+Facts are the per-unit Parquet files a pass staged. Up to ``local_max_facts`` rows
+the stage's in-process ``fit`` runs inside one Ray task (a second of work; the
+driver never sees a fact); above that the stage's distributed Ray Data fit
+(``curation/runner/fits/``) runs over the facts dataset. Either way the decision's
+rows are written as ``UNIT.parquet`` (only units with rows) and ``_summary.json``
+last: the decision's marker, small and per run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import ray  # noqa: TID251 - the runner is where Ray lives
+
+from curation.location import Location
+from curation.stage import FACT_UNIT, GlobalStage, decision_rows_schema, facts_schema
+
+SUMMARY = "_summary.json"
+
+
+def _dataset(loc: Location, schema: pa.Schema) -> pads.Dataset:
+    if loc.remote:
+        fs = pa.fs.PyFileSystem(pa.fs.FSSpecHandler(loc.fs))
+        return pads.dataset(loc.path(), format="parquet", filesystem=fs, schema=schema)
+    return pads.dataset(loc.path(), format="parquet", schema=schema)
+
+
+def read_facts(loc: Location, stage: GlobalStage) -> Any:
+    """The staged facts as a Ray dataset (read where they lie, in parallel)."""
+    kwargs: dict[str, Any] = {}
+    if loc.remote:
+        kwargs["filesystem"] = pa.fs.PyFileSystem(pa.fs.FSSpecHandler(loc.fs))
+    return ray.data.read_parquet(loc.path(), schema=facts_schema(stage),
+                                 file_extensions=["parquet"], **kwargs)
+
+
+def count_facts(loc: Location, stage: GlobalStage) -> int:
+    """Rows over all facts files, from Parquet footers only."""
+    return _dataset(loc, facts_schema(stage)).count_rows()
+
+
+def write_rows_by_unit(rows: pa.Table, decision: Location) -> int:
+    """One ``UNIT.parquet`` per unit that has rows; returns how many were written."""
+    if rows.num_rows == 0:
+        return 0
+    rows = rows.sort_by([(FACT_UNIT, "ascending")])
+    units = rows.column(FACT_UNIT)
+    bounds = pc.not_equal(units.slice(1), units.slice(0, len(units) - 1))
+    starts = [0, *[i + 1 for i, b in enumerate(bounds.to_pylist()) if b], rows.num_rows]
+    for a, b in zip(starts, starts[1:]):
+        decision.write_parquet(f"{units[a].as_py()}.parquet", rows.slice(a, b - a))
+    return len(starts) - 1
+
+
+@ray.remote(num_cpus=1)
+def _fit_in_task(stage: GlobalStage, facts: Location, decision: Location) -> dict:
+    table = _dataset(facts, facts_schema(stage)).to_table()
+    result = stage.fit(table)
+    rows = result.rows if result.rows is not None else \
+        decision_rows_schema(stage).empty_table()
+    write_rows_by_unit(rows.cast(decision_rows_schema(stage)), decision)
+    return {**result.summary, "fit": "task"}
+
+
+def _write_group(group: pa.Table, decision: Location) -> pa.Table:
+    written = write_rows_by_unit(group, decision)
+    return pa.table({"units": [written]})
+
+
+def fit_global(stage: GlobalStage, facts: Location, decision: Location,
+               local_max_facts: int) -> dict:
+    """Fit once (a marker makes a resumed run skip it) and return the summary."""
+    if decision.exists(SUMMARY):
+        return decision.read_json(SUMMARY)
+    n = count_facts(facts, stage)
+    if n <= local_max_facts:
+        summary = ray.get(_fit_in_task.remote(stage, facts, decision))
+    else:
+        from curation.runner.fits import fit_distributed
+
+        summary, rows = fit_distributed(stage, read_facts(facts, stage))
+        if rows is not None:
+            rows.groupby(FACT_UNIT).map_groups(
+                _write_group, batch_format="pyarrow",
+                fn_kwargs={"decision": decision}).materialize()
+        summary = {**summary, "fit": "distributed"}
+    summary = {**summary, "facts": n}
+    decision.write_json(SUMMARY, summary)
+    return summary

@@ -1,0 +1,223 @@
+"""Run one pass over the units on Ray Data: where its documents come from, the Ray
+operations its ops become, what it leaves behind, and what the driver keeps of it
+(one small report per unit, summed by key).
+
+Every pass is streaming: units flow through the pass's operations as soon as they
+are read; the only barriers are the global stages' fits between passes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray  # noqa: TID251 - the runner is where Ray lives
+
+from curation.errors import RunStopped
+from curation.location import Location
+from curation.pipeline_config import IngestConfig, RunOptions
+from curation.runner.chain import ChainSettings, UnitReport
+from curation.runner.ingest import file_marker
+from curation.runner.plan import OpGroup, Segment
+from curation.runner.progress import RunProgress
+from curation.runner.units import (
+    End,
+    IngestChain,
+    StageEnd,
+    UnitChain,
+    WriteEnd,
+    bound_chain,
+)
+from shards.layout import STATS
+
+
+class RunFailed(RuntimeError):
+    """A pass could not finish: names the stage, the unit and the error."""
+
+
+@dataclass
+class ErrorBudget:
+    """Stops the run when one op's data errors pass ``max_error_rate``."""
+
+    options: RunOptions
+    processed: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
+    samples: list[str] = field(default_factory=list)
+
+    def add(self, report: UnitReport) -> None:
+        self.processed.update(report.processed)
+        self.errors.update(report.errors)
+        self.samples.extend(report.first_errors[:max(0, 5 - len(self.samples))])
+        for op, n in report.errors.items():
+            rate = n / max(1, self.processed[op])
+            if n >= self.options.min_errors_to_stop and rate > self.options.max_error_rate:
+                raise RunStopped(
+                    f"stage {op!r} failed on {n} of {self.processed[op]} documents "
+                    f"({rate:.1%} > max_error_rate {self.options.max_error_rate:.1%}); "
+                    "first errors:\n  " + "\n  ".join(self.samples))
+
+
+@dataclass
+class RunState:
+    """What the driver holds for a run: per-run metadata only."""
+
+    options: RunOptions
+    progress: RunProgress
+    timings: dict[str, float] = field(default_factory=dict)
+    budget: ErrorBudget | None = None
+
+    def __post_init__(self) -> None:
+        self.budget = self.budget or ErrorBudget(self.options)
+
+    def unit_done(self, row: dict[str, Any]) -> None:
+        report = UnitReport(**json.loads(row["report"]))
+        for key, seconds in report.timing.items():
+            self.timings[key] = self.timings.get(key, 0.0) + seconds
+        self.progress.unit_done(report)
+        assert self.budget is not None
+        self.budget.add(report)
+
+
+@dataclass
+class LineInput:
+    """Where a line's first pass reads: input files (ingested on the fly) or staged
+    units (a trunk's output, for a branch). ``ingest`` holds the input-file markers."""
+
+    ingest: Location
+    files: list[str] | None = None
+    staged: Location | None = None
+    ingest_config: IngestConfig | None = None
+
+
+def _pool_size(group: OpGroup) -> int:
+    """Actors of a pool: the stage's own ``concurrency``, else every GPU (or CPU) of
+    the cluster divided by what one actor claims."""
+    if group.concurrency:
+        return group.concurrency
+    res = ray.cluster_resources()
+    if group.num_gpus > 0:
+        return max(1, int(res.get("GPU", 0) / group.num_gpus))
+    return max(1, int(res.get("CPU", 1) / max(group.num_cpus, 0.01)))
+
+
+def _map_group(ds: Any, group: OpGroup, settings: ChainSettings,
+               source: Location | None, end: End | None) -> Any:
+    if group.actor_pool:
+        return ds.map(bound_chain(group.ops, settings, source, end),
+                      compute=ray.data.ActorPoolStrategy(min_size=1,
+                                                         max_size=_pool_size(group)),
+                      num_cpus=group.num_cpus, num_gpus=group.num_gpus)
+    return ds.map(UnitChain(group.ops, settings, source=source, end=end),
+                  num_cpus=group.num_cpus)
+
+
+def map_groups(ds: Any, groups: list[OpGroup], settings: ChainSettings,
+               source: Location | None, end: End) -> Any:
+    """Chain the groups; the first reads from ``source`` (when rows carry no
+    documents yet), the last task group ends the pass (else a small end task)."""
+    for i, group in enumerate(groups):
+        last = i == len(groups) - 1
+        ds = _map_group(ds, group, settings, source if i == 0 else None,
+                        end if last and not group.actor_pool else None)
+    if not groups or groups[-1].actor_pool:
+        ds = ds.map(UnitChain([], settings, source=source if not groups else None,
+                              end=end), num_cpus=0.5)
+    return ds
+
+
+def pass_end(seg: Segment, output: Location, work: Location,
+             stage_to: Location | None) -> tuple[End, Location, str]:
+    """What the pass leaves, and where its per-unit markers are listed."""
+    if seg.is_last and stage_to is None:
+        return WriteEnd(output, work.child("pieces")), output.child(STATS), ".json"
+    if seg.is_last:
+        return StageEnd(stage_to, None, None), stage_to, ".cdb"  # type: ignore[arg-type]
+    facts = work.child(f"facts-{seg.index:02d}")
+    docs = work.child(f"seg-{seg.index:02d}") if seg.materialize else None
+    return StageEnd(docs, facts, seg.collect_for), facts, ".parquet"
+
+
+def run_pass(seg: Segment, line: LineInput, output: Location, work: Location,
+             state: RunState, stage_input: bool, stage_to: Location | None) -> None:
+    end, markers, suffix = pass_end(seg, output, work, stage_to)
+    done = {n.removesuffix(suffix) for n in markers.list(suffix)}
+    settings = ChainSettings(state.options.keep_text_only,
+                             {op.decision: work.child(f"decision-{op.decision:02d}")
+                              for op in seg.ops if op.kind == "apply"})
+    if seg.source is not None:
+        source: Location | None = work.child(f"seg-{seg.source:02d}")
+    elif line.staged is not None:
+        source = line.staged
+    elif seg.index > 0:
+        source = line.ingest
+    else:
+        source = None
+    label = f"pass {seg.index} ({seg.label})"
+    if source is None:
+        ds, total = _ingest_dataset(seg, line, output, settings, stage_input, done, end)
+    else:
+        units = [n.removesuffix(".cdb") for n in source.list(".cdb")]
+        todo = [u for u in units if u not in done]
+        total = len(todo)
+        if len(todo) < len(units):
+            state.progress.say(f"{label}: {len(units) - len(todo)} of {len(units)} units "
+                               "already done (resuming)")
+        ds = None
+        if todo:
+            ds = ray.data.from_items([{"unit": u} for u in todo],
+                                     override_num_blocks=len(todo))
+            ds = map_groups(ds, seg.groups, settings, source, end)
+    if ds is None:
+        return
+    state.progress.start_pass(label, total)
+    try:
+        for row in ds.iter_rows():
+            state.unit_done(row)
+    except RunStopped:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a Ray task failed for good
+        raise RunFailed(_failure_message(exc, label)) from None
+    finally:
+        state.progress.end_pass()
+
+
+def _ingest_dataset(seg: Segment, line: LineInput, output: Location,
+                    settings: ChainSettings, stage_input: bool, done: set[str],
+                    end: End) -> tuple[Any, int | None]:
+    """Pass 0 over input files: read, cut into units and run the first task group
+    in the same task; files whose units are all done are skipped."""
+    assert line.files is not None and line.ingest_config is not None
+    marked = set(line.ingest.list(".done.json"))
+    items = []
+    skip: dict[int, frozenset[str]] = {}
+    for index, path in enumerate(line.files):
+        mine = frozenset(u for u in done if u.startswith(f"{index:05d}-"))
+        if file_marker(index) in marked and mine:
+            units = line.ingest.read_json(file_marker(index))["units"]
+            if set(units) <= mine:
+                continue
+        skip[index] = mine
+        items.append({"index": index, "path": path})
+    if not items:
+        return None, 0
+    groups = list(seg.groups)
+    first = groups.pop(0).ops if groups and not groups[0].actor_pool else []
+    chain = IngestChain(line.ingest_config, line.ingest, output, stage_input, skip,
+                        first, settings, None if groups else end)
+    ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        chain, batch_size=1, num_cpus=1)
+    if groups:
+        ds = map_groups(ds, groups, settings, None, end)
+    return ds, None
+
+
+def _failure_message(exc: BaseException, label: str) -> str:
+    text = str(exc)
+    for line in text.splitlines():
+        if "InfrastructureError" in line or "stage '" in line:
+            detail = line.split("InfrastructureError:", 1)[-1].strip()
+            return f"{label}: {detail} (after retries)"
+    last = [ln for ln in text.splitlines() if ln.strip()]
+    return f"{label}: {type(exc).__name__}: {last[-1] if last else text}"

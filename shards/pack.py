@@ -1,0 +1,105 @@
+"""Pack units' pieces into shards of the writer's size, across unit boundaries.
+
+Units are the unit of work and resume; shards are what a trainer reads, so they are
+sized by ``writer.max_samples`` / ``max_bytes`` regardless of how many documents a
+unit kept. ``plan_shards`` walks the pieces in unit order and cuts greedily: every
+shard but the last is full (by samples, or within one sample of the byte limit). The
+plan depends only on the pieces, so a resumed run plans the same shards, with the
+same names, and skips the ones already written. ``assemble_shard`` copies byte ranges
+of the pieces (no re-encoding) and writes the shard's manifest part last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curation.location import Location
+from shards.layout import MANIFEST, SHARDS, shard_name
+from shards.writer import MANIFEST_SCHEMA
+
+TAR_END = b"\0" * 1024  # two zero blocks close a tar archive
+PLAN_SCHEMA = pa.schema([("shard", pa.int64()), ("unit", pa.string()),
+                         ("first", pa.int64()), ("count", pa.int64())])
+
+
+@dataclass
+class ShardLimits:
+    max_samples: int = 1000
+    max_bytes: int = 512 * 1024 * 1024
+
+
+def plan_shards(pieces: Iterable[tuple[str, np.ndarray]], limits: ShardLimits
+                ) -> Iterator[dict]:
+    """Plan rows (shard, unit, first, count) from each unit's sample lengths in unit
+    order. Memory: one unit's lengths at a time."""
+    shard, samples, nbytes = 0, 0, 0
+    for unit, lengths in pieces:
+        i, n = 0, len(lengths)
+        while i < n:
+            if samples >= limits.max_samples or (
+                    samples and nbytes + int(lengths[i]) > limits.max_bytes):
+                shard, samples, nbytes = shard + 1, 0, 0
+            room = limits.max_samples - samples
+            cum = np.cumsum(lengths[i:i + room], dtype=np.int64)
+            fit = int(np.searchsorted(cum, limits.max_bytes - nbytes, side="right"))
+            take = max(fit, 1) if samples == 0 else fit
+            if take == 0:
+                shard, samples, nbytes = shard + 1, 0, 0
+                continue
+            yield {"shard": shard, "unit": unit, "first": i, "count": take}
+            samples += take
+            nbytes += int(cum[take - 1])
+            i += take
+
+
+def assemble_shard(index: int, ranges: list[tuple[str, int, int]], pieces: Location,
+                   output: Location) -> dict:
+    """Write shard ``index`` from piece ranges ``(unit, first, count)``, then its
+    manifest part (the marker). Returns the shard's row for ``shards.parquet``."""
+    name = shard_name(index)
+    parts: list[pa.Table] = []
+    spans: list[tuple[str, int, int]] = []
+    offset = 0
+    for unit, first, count in ranges:
+        rows = pieces.read_parquet(f"{unit}.parquet").slice(first, count)
+        start = int(rows["offset"][0].as_py())
+        end = int(rows["offset"][-1].as_py()) + int(rows["length"][-1].as_py())
+        spans.append((unit, start, end))
+        shifted = pc.add(pc.subtract(rows["offset"], start), offset)
+        rows = rows.set_column(rows.schema.get_field_index("offset"), "offset", shifted)
+        parts.append(rows.append_column("shard", pa.array([name] * rows.num_rows)))
+        offset += end - start
+
+    def write(f) -> None:
+        for unit, start, end in spans:
+            f.write(pieces.fs.cat_file(pieces.path(f"{unit}.tar"), start=start, end=end))
+        f.write(TAR_END)
+
+    output.child(SHARDS).write(name, write)
+    manifest = pa.concat_tables(parts).select(MANIFEST_SCHEMA.names).cast(MANIFEST_SCHEMA)
+    output.child(MANIFEST).write_parquet(name.replace(".tar", ".parquet"), manifest)
+    return shard_row(name, manifest)
+
+
+def shard_row(name: str, manifest: pa.Table) -> dict:
+    return {"shard": name, "samples": manifest.num_rows,
+            "images": int(pc.sum(manifest["num_images"]).as_py() or 0),
+            "bytes": int(pc.sum(manifest["length"]).as_py() or 0) + len(TAR_END)}
+
+
+def group_plan(rows: Iterable[dict]) -> Iterator[tuple[int, list[tuple[str, int, int]]]]:
+    """Plan rows (sorted by shard) -> (shard index, its ranges)."""
+    current, ranges = None, []
+    for row in rows:
+        if row["shard"] != current and ranges:
+            yield current, ranges  # type: ignore[misc]
+            ranges = []
+        current = row["shard"]
+        ranges.append((row["unit"], row["first"], row["count"]))
+    if ranges:
+        yield current, ranges  # type: ignore[misc]
