@@ -10,6 +10,7 @@ Dropped records keep flowing to the writer so that stats are sums of reasons.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -128,6 +129,10 @@ class Document:
             "drop_reason": self.drop_reason,
             "dropped_by": self.dropped_by,
         }
+
+    @classmethod
+    def from_json_bytes(cls, blob: bytes) -> Document:
+        return cls.from_dict(json.loads(blob))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Document:

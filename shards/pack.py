@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -57,27 +58,66 @@ def plan_shards(pieces: Iterable[tuple[str, np.ndarray]], limits: ShardLimits
             i += take
 
 
-def assemble_shard(index: int, ranges: list[tuple[str, int, int]], pieces: Location,
-                   output: Location) -> dict:
-    """Write shard ``index`` from piece ranges ``(unit, first, count)``, then its
+class PieceSource(Protocol):
+    """Where sample bytes come from: an index table (manifest columns plus each
+    sample's ``offset``/``length`` in its tar) and byte ranges of that tar."""
+
+    def index(self, name: str) -> pa.Table: ...
+
+    def read(self, name: str, start: int, end: int) -> bytes: ...
+
+
+@dataclass
+class UnitPieces:
+    """The final pass's pieces: ``UNIT.tar`` + ``UNIT.parquet`` in one folder."""
+
+    location: Location
+
+    def index(self, name: str) -> pa.Table:
+        return self.location.read_parquet(f"{name}.parquet")
+
+    def read(self, name: str, start: int, end: int) -> bytes:
+        return self.location.fs.cat_file(self.location.path(f"{name}.tar"), start=start,
+                                         end=end)
+
+
+def _spans(rows: pa.Table) -> list[tuple[int, int]]:
+    """Byte ranges covering the rows, adjacent samples merged into one read."""
+    spans: list[tuple[int, int]] = []
+    for off, length in zip(rows["offset"].to_pylist(), rows["length"].to_pylist()):
+        if spans and spans[-1][1] == off:
+            spans[-1] = (spans[-1][0], off + length)
+        else:
+            spans.append((off, off + length))
+    return spans
+
+
+def assemble_shard(index: int, ranges: list[tuple[str, int, int]],
+                   pieces: Location | PieceSource, output: Location) -> dict:
+    """Write shard ``index`` from piece ranges ``(piece, first row, count)``, then its
     manifest part (the marker). Returns the shard's row for ``shards.parquet``."""
+    source = UnitPieces(pieces) if isinstance(pieces, Location) else pieces
     name = shard_name(index)
     parts: list[pa.Table] = []
-    spans: list[tuple[str, int, int]] = []
+    reads: list[tuple[str, int, int]] = []
     offset = 0
-    for unit, first, count in ranges:
-        rows = pieces.read_parquet(f"{unit}.parquet").slice(first, count)
-        start = int(rows["offset"][0].as_py())
-        end = int(rows["offset"][-1].as_py()) + int(rows["length"][-1].as_py())
-        spans.append((unit, start, end))
-        shifted = pc.add(pc.subtract(rows["offset"], start), offset)
-        rows = rows.set_column(rows.schema.get_field_index("offset"), "offset", shifted)
+    for piece, first, count in ranges:
+        rows = source.index(piece).slice(first, count)
+        new_offsets = []
+        for start, end in _spans(rows):
+            reads.append((piece, start, end))
+            offset += end - start
+        pos = offset - int(pc.sum(rows["length"]).as_py() or 0)
+        for length in rows["length"].to_pylist():
+            new_offsets.append(pos)
+            pos += length
+        rows = rows.set_column(rows.schema.get_field_index("offset"), "offset",
+                               pa.array(new_offsets, pa.int64()))
         parts.append(rows.append_column("shard", pa.array([name] * rows.num_rows)))
-        offset += end - start
 
     def write(f) -> None:
-        for unit, start, end in spans:
-            f.write(pieces.fs.cat_file(pieces.path(f"{unit}.tar"), start=start, end=end))
+        for piece, start, end in reads:
+            f.write(source.read(piece, start, end))
         f.write(TAR_END)
 
     output.child(SHARDS).write(name, write)

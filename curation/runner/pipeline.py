@@ -13,6 +13,7 @@ what has none, under the same deterministic names.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from curation.ingest.files import expand_inputs
@@ -24,7 +25,7 @@ from curation.runner.guard import guard_output
 from curation.runner.pack_job import pack_shards
 from curation.runner.passes import LineInput, RunState, run_pass
 from curation.runner.plan import needs_input_staging, plan_segments
-from curation.runner.progress import RunProgress
+from curation.runner.progress import QuietProgress, RunProgress
 from curation.runner.session import cluster_summary, start_ray
 from curation.stage import Stage
 from shards.layout import TOTALS, WORK
@@ -33,7 +34,8 @@ from shards.pack import ShardLimits
 
 def run_pipeline(config: PipelineConfig, inputs: list[str], output: str,
                  address: str | None = None, overwrite: bool = False,
-                 storage_options: dict | None = None, progress: RunProgress | None = None,
+                 storage_options: dict | None = None,
+                 progress: RunProgress | Callable[[str], None] | None = None,
                  num_cpus: int | None = None, retry_failed: bool = False,
                  keep_work: bool = False, filter_stderr: bool = False) -> dict[str, Any]:
     """Run (or resume) ``config`` over ``inputs`` into ``output``; returns the run
@@ -45,7 +47,7 @@ def run_pipeline(config: PipelineConfig, inputs: list[str], output: str,
         "name": config.name, "stages": [s.name for s in config.stages],
         "branches": [b.name for b in config.branches], "config": config.raw,
         "source": config.source})
-    view = progress or RunProgress(out)
+    view = as_progress(progress, out)
     view.say(f"curate: {config.name}: {len(files)} input file(s) -> {out.uri}; "
              f"log: {view.log_location}")
     start_ray(address, num_cpus=num_cpus, say=view.say, filter_stderr=filter_stderr)
@@ -58,6 +60,10 @@ def run_pipeline(config: PipelineConfig, inputs: list[str], output: str,
             from curation.runner.retry import run_retry
 
             totals = run_retry(config, line, out, work, state)
+        elif _complete(config, out):
+            view.say(f"curate: {out.uri} is complete; nothing to do")
+            totals = out.child(config.branches[0].name).read_json(TOTALS) \
+                if config.branches else out.read_json(TOTALS)
         elif not config.branches:
             totals = run_line(config.stages, line, out, work, state, config.writer)
         else:
@@ -68,6 +74,24 @@ def run_pipeline(config: PipelineConfig, inputs: list[str], output: str,
     finally:
         view.close()
     return totals
+
+
+def as_progress(progress: RunProgress | Callable[[str], None] | None,
+                out: Location) -> RunProgress:
+    """A progress view; a plain callable (library use) receives the lines said."""
+    if isinstance(progress, RunProgress):
+        return progress
+    if progress is None:
+        return RunProgress(out)
+    view = QuietProgress(out)
+    view.emit = progress  # type: ignore[method-assign]
+    return view
+
+
+def _complete(config: PipelineConfig, out: Location) -> bool:
+    if config.branches:
+        return all(out.child(b.name).exists(TOTALS) for b in config.branches)
+    return out.exists(TOTALS)
 
 
 def _run_branches(config: PipelineConfig, line: LineInput, out: Location,

@@ -91,8 +91,11 @@ class RunProgress:
     def say(self, message: str) -> None:
         """A line for the person watching (also logged)."""
         self._clear()
-        print(message, file=self.stream, flush=True)
+        self.emit(message)
         self.log(message)
+
+    def emit(self, line: str) -> None:
+        print(line, file=self.stream, flush=True)
 
     def log(self, message: str) -> None:
         self._log.write(f"{time.strftime('%H:%M:%S')} {message}\n")
@@ -118,14 +121,14 @@ class RunProgress:
                 self._draw()
                 self._last_print = now
         elif now - self._last_print >= self.interval_s:
-            print(self._pass.line(), file=self.stream, flush=True)
+            self.emit(self._pass.line())
             self._last_print = now
 
     def end_pass(self) -> None:
         if self._pass is not None:
             self._clear()
             line = self._pass.line()
-            print(line, file=self.stream, flush=True)
+            self.emit(line)
             self.log(line)
             self._pass = None
 

@@ -107,5 +107,5 @@ def test_every_image_and_document_accounted_under_faults(ray_session, tmp_path):
     dropped = sum(totals["documents_dropped"].values())
     assert totals["documents_written"] + dropped == N_DOCS
     out = tmp_path / "out"
-    assert pq.read_table(out / "manifest.parquet").num_rows == totals["documents_written"]
-    assert pq.read_table(out / "drops.parquet").num_rows == dropped
+    assert pq.read_table(out / "manifest").num_rows == totals["documents_written"]
+    assert pq.read_table(out / "drops").num_rows == dropped

@@ -1,5 +1,7 @@
-"""Kill real runs (driver SIGKILL during ingest and during writing; a Ray worker
-SIGKILL mid-stage), start them again, and compare with an uninterrupted run."""
+"""Kill real runs (driver SIGKILL during the first pass, during a global stage's fit,
+during the download pass and while shards are packed; a Ray worker SIGKILL
+mid-stage), start them again, and compare with an uninterrupted run sample by
+sample. Kill points are read off the output folder's markers, not log lines."""
 
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ from curation.http_server import StaticServer
 from tests.conftest import REPO
 
 PIPELINE = {"name": "resume", "ingest": {"docs_per_unit": 2},
-            "stages": [{"download": {"allow_hosts": ["127.0.0.1"]}}],
-            "writer": {"max_samples": 1}}
+            "stages": [{"dedup": {}}, {"download": {"allow_hosts": ["127.0.0.1"]}}],
+            "writer": {"max_samples": 3}}
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +49,30 @@ def curate(root: Path, out: Path, address: str) -> subprocess.Popen:
         cwd=REPO, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
 
 
-def run_until(proc: subprocess.Popen, marker: str, timeout: float = 120) -> bool:
-    """Read progress lines until ``marker`` shows up; then SIGKILL the driver."""
+def count(folder: Path, pattern: str) -> int:
+    return len(list(folder.glob(pattern))) if folder.exists() else 0
+
+
+# kill point -> condition on the output folder that means "the run is there now"
+KILL_POINTS = {
+    "first-pass": lambda out: count(out / "_work" / "facts-00", "*.parquet") >= 2,
+    "fit": lambda out: (count(out / "_work" / "ingest", "*.done.json") == 6
+                        and not (out / "_work" / "decision-00" / "_summary.json").exists()
+                        and count(out / "_work" / "facts-00", "*.parquet") >= 1),
+    "download": lambda out: count(out / "stats", "*.json") >= 2,
+    "pack": lambda out: count(out / "manifest", "*.parquet") >= 1,
+}
+
+
+def run_until(proc: subprocess.Popen, out: Path, when, timeout: float = 120) -> bool:
+    """Poll the output folder until ``when(out)``; then SIGKILL the driver."""
     deadline = time.time() + timeout
-    for line in proc.stderr:  # type: ignore[union-attr]
-        if marker in line or time.time() > deadline:
+    while proc.poll() is None and time.time() < deadline:
+        if when(out):
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             return True
+        time.sleep(0.01)
     proc.wait()
     return False
 
@@ -75,11 +93,13 @@ def samples(out: Path) -> dict[str, str]:
     return {k: h.hexdigest() for k, h in found.items()}
 
 
-def finished_shards(out: Path) -> dict[str, int]:
-    done = {p.stem for p in (out / "stats").glob("*.json")} if (out / "stats").exists() \
-        else set()
-    return {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.tar")
-            if p.name.rsplit("-", 1)[0] in done} if (out / "shards").exists() else {}
+def mtimes(out: Path) -> dict[str, int]:
+    """Finished units' stats and finished shards: what a resumed run must not redo."""
+    found = {}
+    for folder, pattern in (("stats", "*.json"), ("manifest", "*.parquet")):
+        for p in (out / folder).glob(pattern) if (out / folder).exists() else []:
+            found[f"{folder}/{p.name}"] = p.stat().st_mtime_ns
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -94,22 +114,23 @@ def clean_run(ray_session, slow_corpus):
     return out, address
 
 
-@pytest.mark.parametrize("marker", ["ingest [2/6]", "write [3/"])
-def test_driver_killed_then_rerun_matches_clean_run(clean_run, slow_corpus, marker):
+@pytest.mark.parametrize("point", sorted(KILL_POINTS))
+def test_driver_killed_then_rerun_matches_clean_run(clean_run, slow_corpus, point):
     clean, address = clean_run
-    out = slow_corpus / f"killed-{marker.split()[0]}"
-    assert run_until(curate(slow_corpus, out, address), marker), "marker never printed"
-    before = finished_shards(out)
-    total_units = len(list((clean / "stats").glob("*.json")))
-    assert len({n.rsplit("-", 1)[0] for n in before}) < total_units, "run was not cut"
+    out = slow_corpus / f"killed-{point}"
+    assert run_until(curate(slow_corpus, out, address), out, KILL_POINTS[point]), \
+        "the run finished before the kill point"
+    assert not (out / "stats.json").exists(), "run was not cut"
+    before = mtimes(out)
     proc = curate(slow_corpus, out, address)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert samples(out) == samples(clean)
-    after = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.tar")}
+    after = mtimes(out)
     assert all(after[name] == mtime for name, mtime in before.items())
     assert json.loads((out / "stats.json").read_text())["documents_written"] == \
         json.loads((clean / "stats.json").read_text())["documents_written"]
+    assert not (out / "_work").exists()
 
 
 def _ray_task_workers() -> list[int]:
@@ -131,16 +152,15 @@ def test_worker_killed_mid_stage_is_retried(clean_run, slow_corpus):
     out = slow_corpus / "worker-killed"
     proc = curate(slow_corpus, out, address)
     killed = False
-    for line in proc.stderr:  # type: ignore[union-attr]
-        if not killed and line.startswith("write [1/"):
-            for _ in range(50):
-                pids = _ray_task_workers()
-                if pids:
-                    os.kill(pids[0], signal.SIGKILL)
-                    killed = True
-                    break
-                time.sleep(0.05)
-    proc.wait(timeout=300)
+    deadline = time.time() + 120
+    while proc.poll() is None and not killed and time.time() < deadline:
+        if count(out / "stats", "*.json") >= 1:  # the download pass is under way
+            pids = _ray_task_workers()
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed = True
+        time.sleep(0.01)
+    proc.communicate(timeout=300)
     assert killed, "no Ray task worker was found to kill"
     assert proc.returncode == 0
     assert samples(out) == samples(clean)

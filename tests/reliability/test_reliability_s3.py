@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tarfile
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import s3fs
 
@@ -39,8 +40,9 @@ def test_pipeline_reads_and_writes_s3(ray_session, s3_bucket, static_server, tmp
     fs.invalidate_cache()
     shards = sorted(fs.glob(f"{bucket}/out/shards/*.tar"))
     assert len(shards) == totals["shards"] and not fs.glob(f"{bucket}/out/**/*.tmp-*")
-    with fs.open(f"{bucket}/out/manifest.parquet", "rb") as f:
-        manifest = pq.read_table(f)
+    parts = sorted(fs.glob(f"{bucket}/out/manifest/*.parquet"))
+    assert len(parts) == len(shards)
+    manifest = pa.concat_tables([pq.read_table(pa.py_buffer(fs.cat_file(p))) for p in parts])
     assert manifest.num_rows == totals["documents_written"]
     keys = []
     for shard in shards:

@@ -44,7 +44,8 @@ def test_pipeline_writes_readable_shards_and_exact_counts(ray_session, corpus, t
     logs: list[str] = []
     totals = run_pipeline(parse_pipeline(PIPELINE), [str(inputs)], str(out),
                           progress=logs.append)
-    assert any(line.startswith("write [") for line in logs)
+    assert any(line.startswith("pass 0 ") for line in logs)
+    assert not (out / "_work").exists()  # staging is removed after success
 
     # Everything that went in is written or recorded as dropped / quarantined.
     assert totals["documents_ingested"] == n_in
@@ -67,13 +68,20 @@ def test_pipeline_writes_readable_shards_and_exact_counts(ray_session, corpus, t
                     assert img.size == (im["width"], im["height"])
                 n_images += 1
     assert n_images == totals["images_written"]
-    manifest = pq.read_table(out / "manifest.parquet")
+    manifest = pq.read_table(out / "manifest")
     assert manifest.num_rows == totals["documents_written"]
     assert sorted(manifest.column("key").to_pylist()) == sorted(s["__key__"] for s in samples)
-    drops = pq.read_table(out / "drops.parquet").to_pylist()
+    drops = pq.read_table(out / "drops").to_pylist()
     assert {d["reason"] for d in drops} == {"no_images"}
-    bad = [json.loads(line) for line in (out / "quarantine.jsonl").read_text().splitlines()]
+    bad = [json.loads(line) for part in sorted((out / "quarantine").glob("*.jsonl"))
+           for line in part.read_text().splitlines()]
     assert bad[0]["reason"] == "malformed_json" and bad[0]["line"] == 21
+
+    # Shards are filled across units: every shard but the last holds max_samples.
+    index = pq.read_table(out / "shards.parquet").to_pylist()
+    assert [r["samples"] for r in index[:-1]] == [10] * (len(index) - 1)
+    assert sum(r["samples"] for r in index) == totals["documents_written"]
+    assert [r["shard"] for r in index] == [f"{i:06d}.tar" for i in range(len(index))]
 
     # Same command again: nothing is redone, shards are byte-identical.
     before = shard_digests(out)
@@ -81,7 +89,7 @@ def test_pipeline_writes_readable_shards_and_exact_counts(ray_session, corpus, t
     again = run_pipeline(parse_pipeline(PIPELINE), [str(inputs)], str(out),
                          progress=logs.append)
     assert shard_digests(out) == before
-    assert not any(line.startswith("write [") for line in logs)
+    assert not any(line.startswith("pass ") for line in logs)
     assert again["documents_written"] == totals["documents_written"]
 
     # A changed config refuses to reuse the output unless told to overwrite.

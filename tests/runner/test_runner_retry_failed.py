@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
+
 from curation.demo.corpus import DATA
 from curation.pipeline_config import parse_pipeline
 from curation.runner.pipeline import run_pipeline
@@ -39,6 +41,8 @@ def test_retry_failed_refetches_only_retryable_images(ray_session, tmp_path):
         failed = {k: v for k, v in first["image_status"].items() if k != "ok"}
         assert sum(failed.values()) == 4 and failed.get("http_404") == 2
         mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.tar")}
+        manifest = pq.read_table(out / "manifest").to_pylist()
+        holding_unit0 = {r["shard"] for r in manifest if r["unit"] == "00000-00000"}
 
         server.broken = False
         server.requests.clear()
@@ -50,5 +54,11 @@ def test_retry_failed_refetches_only_retryable_images(ray_session, tmp_path):
     assert again["documents_dropped"] == {}
     assert again["documents_written"] == first["documents_written"] + 1
     after = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.tar")}
-    changed = {n for n in after if mtimes.get(n) != after[n]}
-    assert changed and all(n.startswith("00000-00000-") for n in changed)
+    kept = {n for n in after if mtimes.get(n) == after[n]}
+    # only the shards that held unit 0's samples were rewritten (as new shards after
+    # the last one); every other shard is untouched
+    assert set(mtimes) - kept == holding_unit0 and holding_unit0
+    assert all(int(n[:6]) >= len(mtimes) for n in set(after) - kept)
+    rows = pq.read_table(out / "manifest").to_pylist()
+    assert len(rows) == len({r["key"] for r in rows}) == again["documents_written"]
+    assert not (out / "_work").exists()
