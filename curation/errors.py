@@ -30,11 +30,13 @@ _INFRA_MARKERS = ("CUDA", "cuda", "out of memory", "NCCL", "cuDNN", "CUBLAS",
 class InfrastructureError(RuntimeError):
     """A stage failed for a reason that is not the data; carries where it happened."""
 
-    def __init__(self, stage: str, unit: str, error: BaseException) -> None:
-        super().__init__(f"stage {stage!r} failed on unit {unit}: "
-                         f"{type(error).__name__}: {error}")
-        self.stage, self.unit = stage, unit
-        self.error_type = type(error).__name__
+    def __init__(self, stage: str, unit: str, error: BaseException | str) -> None:
+        detail = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        super().__init__(f"stage {stage!r} failed on unit {unit}: {detail}")
+        self.stage, self.unit, self.detail = stage, unit, detail
+
+    def __reduce__(self) -> tuple:  # travels between Ray processes intact
+        return (type(self), (self.stage, self.unit, self.detail))
 
 
 class RunStopped(RuntimeError):

@@ -9,13 +9,14 @@ are read; the only barriers are the global stages' fits between passes.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import ray  # noqa: TID251 - the runner is where Ray lives
 
-from curation.errors import RunStopped
+from curation.errors import InfrastructureError, RunStopped
 from curation.location import Location
 from curation.pipeline_config import IngestConfig, RunOptions
 from curation.runner.chain import ChainSettings, UnitReport
@@ -50,7 +51,8 @@ class ErrorBudget:
         self.processed.update(report.processed)
         self.errors.update(report.errors)
         self.samples.extend(report.first_errors[:max(0, 5 - len(self.samples))])
-        for op, n in report.errors.items():
+        for op in report.errors:
+            n = self.errors[op]
             rate = n / max(1, self.processed[op])
             if n >= self.options.min_errors_to_stop and rate > self.options.max_error_rate:
                 raise RunStopped(
@@ -213,11 +215,19 @@ def _ingest_dataset(seg: Segment, line: LineInput, output: Location,
     return ds, None
 
 
+_FAILED = re.compile(r"stage '[^']+' failed on unit \S+: .*")
+
+
 def _failure_message(exc: BaseException, label: str) -> str:
-    text = str(exc)
-    for line in text.splitlines():
-        if "InfrastructureError" in line or "stage '" in line:
-            detail = line.split("InfrastructureError:", 1)[-1].strip()
-            return f"{label}: {detail} (after retries)"
-    last = [ln for ln in text.splitlines() if ln.strip()]
-    return f"{label}: {type(exc).__name__}: {last[-1] if last else text}"
+    """Name the stage, the unit and the error of a task that failed for good."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, InfrastructureError) and hasattr(seen, "unit"):
+            return f"{label}: stage {seen.stage!r} failed on unit {seen.unit}: " \
+                   f"{seen.detail} (after retries)"
+        seen = getattr(seen, "cause", None) or seen.__cause__
+    found = _FAILED.findall(str(exc))
+    if found:
+        return f"{label}: {found[-1]} (after retries)"
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    return f"{label}: {type(exc).__name__}: {lines[-1] if lines else exc}"

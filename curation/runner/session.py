@@ -54,6 +54,10 @@ def quiet_ray_data() -> None:
     from ray.util.debug import log_once
 
     ctx = DataContext.get_current()
+    # An infrastructure fault inside a stage is retried by Ray Data (the whole map
+    # task, twice); data errors never reach this point (they become drops).
+    ctx.retried_map_errors = ["InfrastructureError"]
+    ctx.max_map_retries = 2
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     log_once("ray_data_progress_manager_disabled")  # "Progress bars disabled" once

@@ -9,8 +9,6 @@ operation of a pass writes what the pass leaves behind and returns a small row
 from __future__ import annotations
 
 import json
-import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,7 +16,6 @@ from typing import Any, Protocol
 from curation.batch_codec import decode_docs, encode_docs
 from curation.decisions import facts_table, unit_rids
 from curation.document import Document
-from curation.errors import InfrastructureError
 from curation.location import Location
 from curation.pipeline_config import IngestConfig
 from curation.runner.chain import ChainSettings, OpRunner, UnitReport, finish_report
@@ -26,12 +23,6 @@ from curation.runner.ingest import ingest_file
 from curation.runner.plan import Op
 from curation.stage import GlobalStage
 from shards.writer import write_unit
-
-log = logging.getLogger(__name__)
-# A unit that hits an infrastructure fault is tried again (storage hiccups, a node
-# under memory pressure); if the fault persists the run stops, naming the unit.
-ATTEMPTS = 3
-RETRY_WAIT_S = 1.0
 
 
 class End(Protocol):
@@ -92,18 +83,6 @@ class UnitChain:
             self.runner.setup()
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return self._run(row)
-            except InfrastructureError as exc:
-                if attempt == ATTEMPTS:
-                    raise
-                log.warning("unit %s, attempt %d of %d: %s; retrying", row["unit"],
-                            attempt, ATTEMPTS, exc)
-                time.sleep(RETRY_WAIT_S * attempt)
-        raise AssertionError("unreachable")
-
-    def _run(self, row: dict[str, Any]) -> dict[str, Any]:
         unit = row["unit"]
         payload = row.get("payload")
         if payload is None:

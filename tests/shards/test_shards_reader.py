@@ -8,7 +8,8 @@ import tarfile
 import pytest
 
 from shards.reader import UnsafeTarError, iter_samples, read_shard
-from shards.writer import ShardLimits, write_unit
+from shards.local import write_output
+from shards.pack import ShardLimits
 from tests.shards.test_shards_writer import make_doc
 
 
@@ -51,7 +52,7 @@ def test_hostile_members_are_refused_with_the_shard_named(member, words):
 
 def test_reads_back_what_the_writer_wrote(tmp_path):
     docs = [make_doc(i, n_images=3) for i in range(5)]
-    stats = write_unit(docs, str(tmp_path), "00000-00000", ShardLimits())
-    samples = list(read_shard(str(tmp_path / "shards" / stats["shards"][0]["name"])))
+    write_output({"00000-00000": docs}, str(tmp_path), ShardLimits())
+    samples = list(read_shard(str(tmp_path / "shards" / "000000.tar")))
     assert [s["__key__"] for s in samples] == [f"00000-00000-{i:06d}" for i in range(5)]
     assert set(samples[0]) == {"__key__", "__url__", "json", "0.jpg", "1.png"}

@@ -11,7 +11,8 @@ import webdataset as wds
 from PIL import Image
 
 from curation.document import IMAGE_OK, Document, ImageRecord, Provenance
-from shards.writer import ShardLimits, write_unit
+from shards.local import write_output
+from shards.pack import ShardLimits
 
 
 def jpeg(color, size=(40, 30)) -> bytes:
@@ -47,14 +48,21 @@ def make_doc(i: int, n_images: int = 2, drop_doc: bool = False) -> Document:
 
 def test_shards_read_back_with_plain_webdataset_and_tarfile(tmp_path):
     docs = [make_doc(i, n_images=3, drop_doc=(i == 4)) for i in range(10)]
-    stats = write_unit(docs, str(tmp_path), "00000-00000", ShardLimits(max_samples=4))
-    assert [s["samples"] for s in stats["shards"]] == [4, 4, 1]
+    totals = write_output({"00000-00000": docs}, str(tmp_path), ShardLimits(max_samples=4))
+    index = pq.read_table(tmp_path / "shards.parquet").to_pylist()
+    assert [r["samples"] for r in index] == [4, 4, 1]
+    assert [r["shard"] for r in index] == ["000000.tar", "000001.tar", "000002.tar"]
+    stats = json.loads((tmp_path / "stats" / "00000-00000.json").read_text())
     assert stats["documents_in"] == 10 and stats["documents_written"] == 9
     assert stats["documents_dropped"] == {"dedup:duplicate_exact": 1}
     assert stats["image_status"] == {"ok": 20, "http_404": 10}
+    assert totals["documents_written"] == 9 and totals["shards"] == 3
     shard_paths = sorted(str(p) for p in (tmp_path / "shards").glob("*.tar"))
     samples = list(wds.WebDataset(shard_paths, shardshuffle=False))
     assert len(samples) == 9
+    # keys name the unit and the document's position in it (doc 4 was dropped)
+    assert [s["__key__"][-2:] for s in samples] == ["00", "01", "02", "03", "05", "06",
+                                                    "07", "08", "09"]
     for s in samples:
         assert "." not in s["__key__"]
         rec = json.loads(s["json"])
@@ -67,22 +75,50 @@ def test_shards_read_back_with_plain_webdataset_and_tarfile(tmp_path):
         names = tf.getnames()
     assert names[:3] == ["00000-00000-000000.0.jpg", "00000-00000-000000.1.png",
                          "00000-00000-000000.json"]
-    manifest = pq.read_table(tmp_path / "manifest" / "00000-00000.parquet").to_pylist()
+    manifest = pq.read_table(tmp_path / "manifest").to_pylist()
     assert len(manifest) == 9 and manifest[0]["num_images"] == 2
     assert {m["shard"] for m in manifest} == {p.rsplit("/", 1)[1] for p in shard_paths}
+    # offset/length locate each sample inside its shard: a range read gives the sample
+    row = manifest[5]
+    blob = (tmp_path / "shards" / row["shard"]).read_bytes()[
+        row["offset"]:row["offset"] + row["length"]]
+    with tarfile.open(fileobj=io.BytesIO(blob + b"\0" * 1024)) as tf:
+        assert tf.getnames()[-1] == f"{row['key']}.json"
     drops = pq.read_table(tmp_path / "drops" / "00000-00000.parquet").to_pylist()
     assert len(drops) == 1
-    assert {k: drops[0][k] for k in ("doc_id", "stage", "reason", "location", "unit")} == \
+    assert {k: drops[0][k] for k in ("doc_id", "stage", "reason", "location", "unit",
+                                     "position")} == \
         {"doc_id": "doc0004", "stage": "dedup", "reason": "duplicate_exact",
-         "location": "in.jsonl:5", "unit": "00000-00000"}
+         "location": "in.jsonl:5", "unit": "00000-00000", "position": 4}
+    full = pq.read_table(tmp_path / "dropped" / "00000-00000.parquet").to_pylist()
+    assert json.loads(full[0]["record"])["drop_reason"] == "duplicate_exact"
+
+
+def test_shards_fill_across_units(tmp_path):
+    """Units of 3 kept documents, shards of 4: shards span units and all but the
+    last are full, in unit order."""
+    units = {f"00000-{c:05d}": [make_doc(10 * c + i) for i in range(3)] for c in range(5)}
+    write_output(units, str(tmp_path), ShardLimits(max_samples=4))
+    manifest = pq.read_table(tmp_path / "manifest").to_pylist()
+    by_shard = [[r["key"] for r in manifest if r["shard"] == f"{i:06d}.tar"]
+                for i in range(4)]
+    assert [len(k) for k in by_shard] == [4, 4, 4, 3]
+    assert by_shard[1] == ["00000-00001-000001", "00000-00001-000002",
+                           "00000-00002-000000", "00000-00002-000001"]
 
 
 def test_byte_bound_splits_shards_and_no_temp_files_remain(tmp_path):
     docs = [make_doc(i) for i in range(6)]
     size = len(docs[0].images[0].data)
-    stats = write_unit(docs, str(tmp_path), "00001-00000",
-                       ShardLimits(max_samples=100, max_bytes=2 * size + 1500))
-    assert len(stats["shards"]) >= 3
-    assert all(s["bytes"] <= 2 * size + 1500 for s in stats["shards"])
+    limit = 2 * size + 4000
+    write_output({"00001-00000": docs}, str(tmp_path),
+                 ShardLimits(max_samples=100, max_bytes=limit))
+    index = pq.read_table(tmp_path / "shards.parquet").to_pylist()
+    assert len(index) >= 3
+    # a shard's file is within the limit (tar headers and end blocks included)
+    assert all((tmp_path / "shards" / r["shard"]).stat().st_size <= limit + 1024
+               for r in index)
+    assert all(r["bytes"] == (tmp_path / "shards" / r["shard"]).stat().st_size
+               for r in index)
     leftovers = [p for p in tmp_path.rglob("*") if ".tmp-" in p.name]
     assert leftovers == []
