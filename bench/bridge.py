@@ -105,7 +105,8 @@ def main() -> int:
               " shards")
         tar_rate, n_tar = best_rate(lambda: plain_tarfile(root), args.repeat)
         raw_rate, n_raw = best_rate(lambda: bridge(root), args.repeat)
-        dec_rate, n_dec = best_rate(lambda: bridge(root, VilaPretrain(), args.n_decode), 1)
+        vila = VilaPretrain(image_mode="crop", tower="clip-336")
+        dec_rate, n_dec = best_rate(lambda: bridge(root, vila, args.n_decode), 1)
     assert n_tar == n_raw == args.n, (n_tar, n_raw)
     print(f"plain tarfile              {tar_rate:9.0f} samples/s ({n_tar})")
     print(f"bridge, decode off         {raw_rate:9.0f} samples/s ({n_raw})  "

@@ -2,10 +2,11 @@
 
 URLs may be local paths or any fsspec URL (``s3://...``), with brace lists
 (``shards/00000-{00000..00003}-00.tar``) and globs (``out/shards/*.tar``); an output
-folder stands for its ``shards/*.tar``. Sample counts come from the output's manifest
-(``manifest.parquet``, else the per-unit ``manifest/*.parquet`` parts), else from the
-per-unit ``stats/*.json``, else by scanning the tar: equal per-rank counts need them
-before the first sample is read.
+folder stands for its ``shards/*.tar``. Sample counts come from the output's
+``shards.parquet`` (one row per shard: ``shard``, ``samples``), else its manifest
+(``manifest.parquet``, else the ``manifest/*.parquet`` parts), else the older per-unit
+``stats/*.json`` shard lists, else by scanning the tar: equal per-rank counts need
+them before the first sample is read.
 """
 
 from __future__ import annotations
@@ -72,6 +73,22 @@ def _output_root(url: str) -> str | None:
     return posixpath.dirname(folder) if posixpath.basename(folder) == "shards" else None
 
 
+def _shard_table_counts(root: str, storage_options: dict | None) -> dict[str, int]:
+    """shard file name -> samples from ``shards.parquet`` (the current layout)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        return {}
+    fs, path = _fs(root, storage_options)
+    table_path = posixpath.join(path, "shards.parquet")
+    if not fs.exists(table_path):
+        return {}
+    with fs.open(table_path, "rb") as f:
+        table = pq.read_table(f, columns=["shard", "samples"])
+    return {posixpath.basename(str(name)): int(n) for name, n in
+            zip(table.column("shard").to_pylist(), table.column("samples").to_pylist())}
+
+
 def _manifest_counts(root: str, storage_options: dict | None) -> dict[str, int]:
     """shard file name -> samples, from the merged manifest or its per-unit parts."""
     try:
@@ -86,6 +103,7 @@ def _manifest_counts(root: str, storage_options: dict | None) -> dict[str, int]:
     for part in parts:
         with fs.open(part, "rb") as f:
             for name in pq.read_table(f, columns=["shard"]).column("shard").to_pylist():
+                name = posixpath.basename(str(name))
                 counts[name] = counts.get(name, 0) + 1
     return counts
 
@@ -101,8 +119,11 @@ def _stats_counts(root: str, storage_options: dict | None) -> dict[str, int]:
 
 
 def output_counts(root: str, storage_options: dict | None = None) -> dict[str, int]:
-    """Per-shard sample counts of one output folder (manifest first, then stats)."""
-    return _manifest_counts(root, storage_options) or _stats_counts(root, storage_options)
+    """Per-shard sample counts of one output folder: shards.parquet, else the
+    manifest, else the per-unit stats."""
+    return (_shard_table_counts(root, storage_options)
+            or _manifest_counts(root, storage_options)
+            or _stats_counts(root, storage_options))
 
 
 def resolve_shards(spec: str | Iterable[str], counts: dict[str, int] | None = None,
