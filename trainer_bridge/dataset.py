@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any
@@ -75,7 +76,7 @@ class ShardDataset(IterableDataset):
         self.group_size, self.storage_options = max(1, group_size), storage_options
         self.epoch = 0
         self.failures = 0
-        self.opened: list[str] = []  # shards opened by this process (for tests/diagnosis)
+        self.opened: deque[str] = deque(maxlen=1024)  # last shards opened here (diagnosis)
         self._consumed: dict[int, int] = {}
         self._streams: int | None = None  # stream count the consumed counts refer to
         self._next_stream = 0
