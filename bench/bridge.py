@@ -3,7 +3,7 @@
     .venv/bin/python bench/bridge.py             # 4000 samples, 2 images each
     .venv/bin/python bench/bridge.py --n 20000
 
-Shards are written by the project's own writer (write_unit) from documents with two
+Shards are written by the project's own writer (shards.local.write_output) from documents with two
 real JPEGs (noise, ~128 px, ~10-20 KB). Measured in one run, best of --repeat, one
 process (num_workers=0, so it is the per-core rate):
 (a) plain tarfile: stream every shard, read every member's bytes;
@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from curation.document import IMAGE_OK, Document, ImageRecord, Provenance  # noqa: E402
-from shards.writer import ShardLimits, write_unit  # noqa: E402
+from shards.local import write_output  # noqa: E402
+from shards.pack import ShardLimits  # noqa: E402
 from trainer_bridge import ShardDataset, VilaPretrain  # noqa: E402
 
 UNIT = 1000
@@ -49,6 +50,7 @@ def noise_jpeg(rng: np.random.Generator) -> bytes:
 def build(root: Path, n: int) -> None:
     rng = np.random.default_rng(0)
     pool = [noise_jpeg(rng) for _ in range(64)]
+    units = {}
     for u in range(0, n, UNIT):
         docs = []
         for i in range(u, min(n, u + UNIT)):
@@ -61,7 +63,8 @@ def build(root: Path, n: int) -> None:
             texts = [f"sentence {k} of document {i} with some words." for k in range(4)]
             docs.append(Document(doc_id=f"d{i}", source="mmc4", url=None, texts=texts,
                                  images=images, provenance=Provenance("bench", line=i)))
-        write_unit(docs, str(root), f"{u // UNIT:05d}-00000", ShardLimits(max_samples=250))
+        units[f"{u // UNIT:05d}-00000"] = docs
+    write_output(units, str(root), ShardLimits(max_samples=250))
 
 
 def plain_tarfile(root: Path) -> int:
@@ -105,7 +108,8 @@ def main() -> int:
               " shards")
         tar_rate, n_tar = best_rate(lambda: plain_tarfile(root), args.repeat)
         raw_rate, n_raw = best_rate(lambda: bridge(root), args.repeat)
-        dec_rate, n_dec = best_rate(lambda: bridge(root, VilaPretrain(), args.n_decode), 1)
+        vila = VilaPretrain(image_mode="crop", tower="clip-336")
+        dec_rate, n_dec = best_rate(lambda: bridge(root, vila, args.n_decode), 1)
     assert n_tar == n_raw == args.n, (n_tar, n_raw)
     print(f"plain tarfile              {tar_rate:9.0f} samples/s ({n_tar})")
     print(f"bridge, decode off         {raw_rate:9.0f} samples/s ({n_raw})  "

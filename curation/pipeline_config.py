@@ -33,13 +33,14 @@ class PipelineConfigError(ValueError):
 
 class IngestConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    format: Literal["auto", "mmc4", "coyo", "laion"] = "auto"
+    format: Literal["auto", "mmc4", "coyo", "laion", "llava"] = "auto"
     docs_per_unit: int = Field(default=512, ge=1, le=1_000_000,
                                description="documents per work unit")
     url_column: str | None = None  # pairs: override the image url column
     caption_column: str | None = None  # pairs: override the caption column
     max_line_bytes: int = Field(default=8 * 1024 * 1024, ge=1024,
                                 description="longer JSONL lines are quarantined")
+    image_root: str | None = None  # llava: folder of local image paths (default: the file's)
 
 
 class WriterConfig(BaseModel):

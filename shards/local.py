@@ -22,9 +22,12 @@ from shards.writer import SHARD_INDEX_SCHEMA, write_unit
 def write_output(units: dict[str, list[Document]], output: str | Location,
                  limits: ShardLimits | None = None, quarantine: list[dict] | None = None,
                  storage_options: dict | None = None,
-                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                 extra: dict[str, Any] | None = None,
+                 fill_across_units: bool = True) -> dict[str, Any]:
     """Write ``units`` (unit id ``FFFFF-CCCCC`` -> documents, in order) as an output
-    folder; ``quarantine`` records are stored as input file 0's. Returns the totals."""
+    folder; ``quarantine`` records are stored as input file 0's. Returns the totals.
+    ``fill_across_units=False`` starts a new shard at every unit (uneven shards, as
+    tests of readers want)."""
     out = output if isinstance(output, Location) else Location.of(output, storage_options)
     limits = limits or ShardLimits()
     with tempfile.TemporaryDirectory(prefix="curate-pieces-") as tmp:
@@ -37,8 +40,17 @@ def write_output(units: dict[str, list[Document]], output: str | Location,
                 table = pieces.read_parquet(f"{unit}.parquet", columns=["length"])
                 yield unit, table["length"].to_numpy()
 
+        if fill_across_units:
+            plan = list(plan_shards(lengths(), limits))
+        else:
+            plan, base = [], 0
+            for unit, lens in lengths():
+                rows = [{**r, "shard": r["shard"] + base}
+                        for r in plan_shards([(unit, lens)], limits)]
+                plan.extend(rows)
+                base = rows[-1]["shard"] + 1 if rows else base
         shards = [assemble_shard(index, ranges, pieces, out)
-                  for index, ranges in group_plan(plan_shards(lengths(), limits))]
+                  for index, ranges in group_plan(plan)]
     bad = quarantine or []
     out.child(QUARANTINE).write_bytes(
         "00000.jsonl", "".join(json.dumps(b) + "\n" for b in bad).encode())

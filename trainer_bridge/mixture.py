@@ -11,22 +11,40 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from torch.utils.data import Dataset
 
-from trainer_bridge.images import as_tensor_fn, decode, to_tensors
-from trainer_bridge.sft import ChatTemplate, SftSource, conversation_segments, image_names
-from trainer_bridge.token_ids import (
-    VILA1_IMAGE_TOKEN_ID,
-    TokenSpec,
-    count_images,
-    encode_segments,
-    truncate,
-)
+from trainer_bridge.formats import FormatName
+from trainer_bridge.images import Mode, as_tensor_fn, decode, to_tensors
+from trainer_bridge.sft import ImageStore, SftEncoder
+from trainer_bridge.templates import ChatTemplate
 
 log = logging.getLogger("trainer_bridge")
 MAX_FALLBACKS = 16
+
+
+@dataclass
+class SftSource:
+    """One mixture member: its records, sampling weight and where its images live
+    (``ImageFolder``, ``ShardConversations``, or None for text-only data)."""
+
+    name: str
+    records: list[dict]
+    weight: float = 1.0
+    images: ImageStore | None = None
+
+    @classmethod
+    def from_shards(cls, name: str, spec: str | list[str], weight: float = 1.0,
+                    storage_options: dict | None = None) -> SftSource:
+        """LLaVA records curated into shards (``ingest: {format: llava}``)."""
+        from trainer_bridge.sft_shards import ShardConversations
+
+        store = ShardConversations(spec, storage_options)
+        if store.skipped:
+            log.info("sft source %s: skipped %s", name, dict(store.skipped))
+        return cls(name, store.records, weight, store)
 
 
 def allocate(weights: list[float], total: int) -> list[int]:
@@ -45,18 +63,18 @@ class SftMixture(Dataset):
     """Tokenized SFT samples from several sources, each tagged with ``source``."""
 
     def __init__(self, sources: list[SftSource], tokenizer: Any, processor: Any = None,
-                 template: ChatTemplate | None = None, num_samples: int | None = None,
-                 seed: int = 0, max_length: int | None = None,
-                 image_token_id: int = VILA1_IMAGE_TOKEN_ID) -> None:
+                 template: str | ChatTemplate = "v1", format: FormatName = "vila1",
+                 image_mode: Mode = "resize", tower: str | None = None,
+                 num_samples: int | None = None, seed: int = 0,
+                 image_token_id: int | None = None) -> None:
         empty = [s.name for s in sources if not s.records]
         if empty:
             raise ValueError(f"mixture sources without records: {empty}")
         self.sources, self.tokenizer, self.seed = sources, tokenizer, seed
-        self.template = template or ChatTemplate()
+        self.encoder = SftEncoder(tokenizer, template, format, image_token_id)
+        self.image_token_id = self.encoder.image_token_id
         self.num_samples = num_samples or sum(len(s.records) for s in sources)
-        self.spec = TokenSpec(image_token_id=image_token_id, max_length=max_length)
-        self.image_fn = as_tensor_fn(processor)
-        self.eos = getattr(tokenizer, "eos_token", None) or ""
+        self.image_fn = as_tensor_fn(processor, image_mode, tower)
         self.failures = 0
         self.set_epoch(0)
 
@@ -87,11 +105,9 @@ class SftMixture(Dataset):
         raise RuntimeError(f"{MAX_FALLBACKS} consecutive SFT records failed at {index}")
 
     def encode(self, source: SftSource, index: int) -> dict[str, Any]:
+        """One record, untruncated (``Collator(model_max_length=...)`` cuts, as VILA)."""
         record = source.records[index]
-        segments = conversation_segments(record, self.template, self.eos)
-        ids, labels = truncate(*encode_segments(segments, self.tokenizer, self.spec),
-                               self.spec)
-        names = image_names(record)[:count_images(ids, self.spec)]
+        ids, labels, names = self.encoder.encode(record)
         if names and source.images is None:
             raise ValueError(f"source {source.name!r} has no image store for {names[0]!r}")
         images = [decode(source.images.get(n)) for n in names]

@@ -2,14 +2,16 @@
 
 URLs may be local paths or any fsspec URL (``s3://...``), with brace lists
 (``shards/00000-{00000..00003}-00.tar``) and globs (``out/shards/*.tar``); an output
-folder stands for its ``shards/*.tar``. Sample counts come from the output's manifest
-(``manifest.parquet``, else the per-unit ``manifest/*.parquet`` parts), else from the
-per-unit ``stats/*.json``, else by scanning the tar: equal per-rank counts need them
-before the first sample is read.
+folder stands for its ``shards/*.tar``. Sample counts come from the output's
+``shards.parquet`` (one row per shard: ``shard``, ``samples``), else its manifest
+(``manifest.parquet``, else the ``manifest/*.parquet`` parts), else the older per-unit
+``stats/*.json`` shard lists, else by scanning the tar: equal per-rank counts need
+them before the first sample is read.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import posixpath
 from collections.abc import Iterable
@@ -72,11 +74,32 @@ def _output_root(url: str) -> str | None:
     return posixpath.dirname(folder) if posixpath.basename(folder) == "shards" else None
 
 
+def _shard_table_counts(root: str, storage_options: dict | None) -> dict[str, int]:
+    """shard file name -> samples from ``shards.parquet`` (the current layout)."""
+    if importlib.util.find_spec("pyarrow") is None:
+        return {}
+    fs, path = _fs(root, storage_options)
+    table_path = posixpath.join(path, "shards.parquet")
+    if not fs.exists(table_path):
+        return {}
+    table = _read_parquet(fs, table_path, ["shard", "samples"])
+    return {posixpath.basename(str(name)): int(n) for name, n in
+            zip(table.column("shard").to_pylist(), table.column("samples").to_pylist())}
+
+
+def _read_parquet(fs, path: str, columns: list[str]):
+    """Whole file into memory, then pyarrow: no fsspec file object is left for
+    pyarrow's threads at interpreter exit (see curation/inspect for the abort that
+    caused)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pq.read_table(pa.py_buffer(fs.cat_file(path)), columns=columns)
+
+
 def _manifest_counts(root: str, storage_options: dict | None) -> dict[str, int]:
     """shard file name -> samples, from the merged manifest or its per-unit parts."""
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:  # pyarrow is optional for the bridge: stats files still work
+    if importlib.util.find_spec("pyarrow") is None:  # optional for the bridge
         return {}
     fs, path = _fs(root, storage_options)
     merged = posixpath.join(path, "manifest.parquet")
@@ -84,9 +107,9 @@ def _manifest_counts(root: str, storage_options: dict | None) -> dict[str, int]:
         fs.glob(posixpath.join(path, "manifest", "*.parquet")))
     counts: dict[str, int] = {}
     for part in parts:
-        with fs.open(part, "rb") as f:
-            for name in pq.read_table(f, columns=["shard"]).column("shard").to_pylist():
-                counts[name] = counts.get(name, 0) + 1
+        for name in _read_parquet(fs, part, ["shard"]).column("shard").to_pylist():
+            name = posixpath.basename(str(name))
+            counts[name] = counts.get(name, 0) + 1
     return counts
 
 
@@ -101,8 +124,11 @@ def _stats_counts(root: str, storage_options: dict | None) -> dict[str, int]:
 
 
 def output_counts(root: str, storage_options: dict | None = None) -> dict[str, int]:
-    """Per-shard sample counts of one output folder (manifest first, then stats)."""
-    return _manifest_counts(root, storage_options) or _stats_counts(root, storage_options)
+    """Per-shard sample counts of one output folder: shards.parquet, else the
+    manifest, else the per-unit stats."""
+    return (_shard_table_counts(root, storage_options)
+            or _manifest_counts(root, storage_options)
+            or _stats_counts(root, storage_options))
 
 
 def resolve_shards(spec: str | Iterable[str], counts: dict[str, int] | None = None,

@@ -18,13 +18,18 @@ from typing import Any
 
 from PIL import Image
 
+from trainer_bridge.images import decode
+
 VILA_SHORT_SIDE = 336  # VILA-1 vision tower input (CLIP ViT-L/14-336)
+# Input sizes of the towers VILA trains with: storing this short side keeps every
+# preprocessing mode (pad, resize, crop) at full resolution.
+TOWER_SIZES = {"clip-336": 336, "siglip-384": 384, "internvit-448": 448, "siglip-448": 448}
 
 
 def reencode_jpeg(data: bytes, short_side: int | None) -> bytes:
-    """RGB JPEG whose short side is at most ``short_side`` (never upscaled)."""
-    with Image.open(io.BytesIO(data)) as im:
-        rgb = im.convert("RGB")
+    """RGB JPEG whose short side is at most ``short_side`` (never upscaled). Decodes
+    with the trainer bridge's rule, so both leave out the same images."""
+    rgb = decode(data)
     if short_side and min(rgb.size) > short_side:
         scale = short_side / min(rgb.size)
         rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))),

@@ -1,4 +1,4 @@
-"""Build a small real output (shards + manifest parts) with write_unit, for the bridge tests.
+"""Build a small real output (shards + manifest parts) with write_output, for the bridge tests.
 
 Units have uneven sizes and shards hold at most 4 samples, so shard sizes differ.
 Every document has 3 sentences and 0-3 stored images (plus one dropped image); image
@@ -13,7 +13,8 @@ from pathlib import Path
 from PIL import Image
 
 from curation.document import IMAGE_OK, Document, ImageRecord, Provenance
-from shards.writer import ShardLimits, write_unit
+from shards.local import write_output
+from shards.pack import ShardLimits
 
 UNIT_SIZES = (7, 3, 12, 5)  # 27 documents -> shards of 4,3 | 3 | 4,4,4 | 4,1
 TOTAL = sum(UNIT_SIZES)
@@ -54,12 +55,14 @@ def build_output(root: Path, unit_sizes=UNIT_SIZES, source: str = "mmc4",
     """Write the units; return every sample key in write order."""
     target = out or str(root)
     keys, i = [], 0
+    units = {}
     for u, size in enumerate(unit_sizes):
         unit = f"{u:05d}-00000"
-        docs = [make_doc(i + k, source) for k in range(size)]
-        write_unit(docs, target, unit, ShardLimits(max_samples=4), storage_options)
+        units[unit] = [make_doc(i + k, source) for k in range(size)]
         keys.extend(f"{unit}-{k:06d}" for k in range(size))
         i += size
+    write_output(units, target, ShardLimits(max_samples=4), storage_options=storage_options,
+                 fill_across_units=False)
     return keys
 
 
@@ -67,6 +70,7 @@ def build_pairs(root: Path | None, n: int = 21, out: str | None = None,
                 storage_options: dict | None = None) -> list[str]:
     """A COYO-style output: one caption, one image per document."""
     keys = []
+    units = {}
     for u, size in enumerate((n - n // 3, n // 3)):
         unit = f"{u:05d}-00000"
         docs = []
@@ -78,6 +82,8 @@ def build_pairs(root: Path | None, n: int = 21, out: str | None = None,
                                  texts=[f"a photo number {i}"], images=[im],
                                  provenance=Provenance(file="c.parquet", row=i),
                                  metadata={"id": 5000 + i}))
-        write_unit(docs, out or str(root), unit, ShardLimits(max_samples=4), storage_options)
+        units[unit] = docs
         keys.extend(f"{unit}-{k:06d}" for k in range(size))
+    write_output(units, out or str(root), ShardLimits(max_samples=4),
+                 storage_options=storage_options, fill_across_units=False)
     return keys

@@ -57,7 +57,7 @@ def test_len_matches_what_is_yielded(bridge_output):
     items = list(ds)
     assert len(items) == len(ds) == 4  # 9 samples per rank -> 4 pairs
     assert all(len(it["samples"]) == 2 for it in items)
-    assert ds.len_for(2) == 4 and ds.len_for(9) == 0  # 5+4 -> 2+2; 9 x 1 -> 0
+    assert ds.len_for(2) == 4 and ds.len_for(9) == 4  # groups formed per rank, then split
 
 
 def test_seeded_shuffle_repeats_per_epoch_and_changes_between(bridge_output):
@@ -75,54 +75,98 @@ def test_seeded_shuffle_repeats_per_epoch_and_changes_between(bridge_output):
     assert [s["__key__"] for s in plain] == keys
 
 
-def per_worker(batches) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {}
-    for b in batches:
-        for k, w in zip(b["__key__"], b["__worker__"]):
-            out.setdefault(int(w), []).append(k)
-    return out
+def keys_in_order(batches) -> list[str]:
+    return [k for b in batches for k in b["__key__"]]
 
 
-@pytest.mark.parametrize("num_workers", [0, 2])
-def test_resume_after_n_batches_continues_exactly(bridge_output, num_workers):
+@pytest.mark.parametrize("num_workers,shuffle", [(0, True), (2, True), (3, False)])
+def test_resume_gives_the_uninterrupted_global_order(bridge_output, num_workers, shuffle):
+    """Stop after every possible batch, resume from the saved state in a fresh loader:
+    the batches that follow equal the uninterrupted run's, batch by batch."""
     root, _ = bridge_output
 
-    def loader(ds):
+    def loader():
+        ds = ShardDataset(str(root), rank=1, world_size=2, seed=11, shuffle_buffer=3,
+                          shuffle=shuffle)
+        ds.set_epoch(2)
         return ResumableLoader(ds, batch_size=2, num_workers=num_workers,
                                collate_fn=collate_keys)
 
-    def dataset():
-        ds = ShardDataset(str(root), rank=1, world_size=2, seed=11, shuffle_buffer=3)
-        ds.set_epoch(2)
-        return ds
+    full = [b["__key__"] for b in loader()]
+    assert len(full) == len(loader())  # len() counts each worker's partial batch
+    for stop in (1, 2, 3, len(full) - 1):
+        first = loader()
+        head = []
+        for batch in first:
+            head.append(batch["__key__"])
+            if len(head) == stop:
+                break
+        state = first.state_dict()
+        assert sum(state["consumed"].values()) == sum(len(h) for h in head)
+        resumed = loader()
+        resumed.load_state_dict(state)
+        tail = [b["__key__"] for b in resumed]
+        assert head + tail == full, f"stop after {stop}"
+        assert resumed.dataset.epoch == 3 and resumed.state_dict()["consumed"] == {}
 
-    full = list(loader(dataset()))
-    first = loader(dataset())
-    head = []
-    for batch in first:
-        head.append(batch)
-        if len(head) == 3:
-            break
-    state = first.state_dict()
-    assert sum(state["consumed"].values()) == 6 and state["epoch"] == 2
-    resumed_ds = dataset()
-    resumed = loader(resumed_ds)
-    resumed.load_state_dict(state)
-    tail = list(resumed)
-    if num_workers == 0:
-        assert [k for b in head + tail for k in b["__key__"]] == \
-               [k for b in full for k in b["__key__"]]
-    got, want = per_worker(head), per_worker(full)
-    for w, ks in per_worker(tail).items():
-        got.setdefault(w, []).extend(ks)
-    assert got == want  # every worker continues with its next unseen sample
-    assert resumed_ds.epoch == 3 and resumed.state_dict()["consumed"] == {}
+
+def test_resume_with_shuffle_opens_no_delivered_shard(tmp_path):
+    """Shuffle blocks of 8 over shards of 4: stop after 7 of the first block's 8 samples,
+    so one of its two shards was fully delivered. The resumed run opens only the shard
+    holding the last undelivered sample and the next block's shards."""
+    root = tmp_path / "out"
+    build_output(root, unit_sizes=(8, 8))  # 4 shards of 4 samples
+
+    def dataset():
+        return ShardDataset(str(root), rank=0, world_size=1, seed=2, shuffle_buffer=8)
+
+    full = [s["__key__"] for s in dataset()]
+    first = dataset()
+    loader = ResumableLoader(first, batch_size=1, collate_fn=collate_keys)
+    it = iter(loader)
+    seen = [next(it)["__key__"][0] for _ in range(7)]
+    block0 = list(dict.fromkeys(first.opened))  # the two shards of the first block
+    assert len(block0) == 2
+    again = dataset()
+    again.load_state_dict(loader.state_dict())
+    rest = [s["__key__"] for s in again]
+    assert seen + rest == full
+    shard_keys = {u: set(keys_of_shard(u)) for u in block0}
+    left = [u for u in block0 if not shard_keys[u] <= set(seen)]
+    later = [s.url for s in again.shards if s.url not in block0]
+    assert len(left) == 1 and sorted(set(again.opened)) == sorted(left + later)
+
+
+def keys_of_shard(url: str) -> list[str]:
+    from trainer_bridge.tar_reader import read_samples
+
+    return [s["__key__"] for s in read_samples(url)]
+
+
+def test_collate_that_drops_the_worker_tag_is_named(bridge_output):
+    root, _ = bridge_output
+    ds = ShardDataset(str(root), rank=0, world_size=1)
+    loader = ResumableLoader(ds, batch_size=2, num_workers=1,
+                             collate_fn=lambda b: {"__key__": [s["__key__"] for s in b]})
+    with pytest.raises(TypeError, match="__worker__.*collate_fn"):
+        next(iter(loader))
+    with pytest.raises(ValueError, match="persistent_workers"):
+        ResumableLoader(ds, num_workers=1, persistent_workers=True)
+
+
+def test_len_of_loader_with_workers(bridge_output):
+    root, _ = bridge_output
+    for workers, bs, drop in [(2, 4, False), (3, 4, False), (3, 4, True), (0, 5, False)]:
+        ds = ShardDataset(str(root), rank=0, world_size=1)
+        loader = ResumableLoader(ds, batch_size=bs, num_workers=workers, drop_last=drop,
+                                 collate_fn=collate_keys)
+        assert len(loader) == len(list(loader)), (workers, bs, drop)
 
 
 def test_resume_refuses_other_world_or_workers(bridge_output):
     root, _ = bridge_output
     ds = ShardDataset(str(root), rank=0, world_size=2)
-    state = ResumableLoader(ds, num_workers=2).state_dict()
+    state = ResumableLoader(ds, num_workers=2, collate_fn=collate_keys).state_dict()
     state["consumed"] = {"0": 1}
     with pytest.raises(ValueError, match="world_size"):
         ShardDataset(str(root), rank=0, world_size=4).load_state_dict(state)
@@ -132,36 +176,37 @@ def test_resume_refuses_other_world_or_workers(bridge_output):
         list(other)
 
 
-def test_counts_from_merged_manifest_parts_stats_or_scan(tmp_path):
+def test_counts_from_shard_table_manifest_parts_or_scan(tmp_path):
     root = tmp_path / "out"
     build_output(root, unit_sizes=(5, 2))
-    expected = {"00000-00000-00.tar": 4, "00000-00000-01.tar": 1, "00001-00000-00.tar": 2}
+    expected = {"000000.tar": 4, "000001.tar": 1, "000002.tar": 2}
 
     def counts():
         return {s.url.rsplit("/", 1)[-1]: s.count for s in resolve_shards(str(root))}
 
+    assert counts() == expected  # shards.parquet
+    pq.write_table(pa.table({"shard": ["000000.tar"], "samples": [3]}),
+                   root / "shards.parquet")
+    assert counts()["000000.tar"] == 3  # the shard table wins
+    (root / "shards.parquet").unlink()
     assert counts() == expected  # manifest parts
-    merged = pa.concat_tables([pq.read_table(p) for p in sorted((root / "manifest").iterdir())])
-    pq.write_table(merged.slice(0, 6), root / "manifest.parquet")  # merged wins
-    assert counts()["00001-00000-00.tar"] == 1
-    (root / "manifest.parquet").unlink()
     shutil.rmtree(root / "manifest")
-    assert counts() == expected  # stats/*.json
+    assert counts() == expected  # scanned
     loose = tmp_path / "loose"
     shutil.copytree(root / "shards", loose)
     assert {s.url.rsplit("/", 1)[-1]: s.count
             for s in resolve_shards(str(loose / "*.tar"))} == expected  # scanned
-    braces = str(root / "shards" / "0000{0,1}-00000-00.tar")
+    braces = str(root / "shards" / "00000{0,2}.tar")
     assert [u.rsplit("/", 1)[-1] for u in expand_urls(braces)] == \
-           ["00000-00000-00.tar", "00001-00000-00.tar"]
+           ["000000.tar", "000002.tar"]
 
 
 def test_stale_count_fails_naming_the_shard(tmp_path):
     root = tmp_path / "out"
     build_output(root, unit_sizes=(3,))
-    shard = str(root / "shards" / "00000-00000-00.tar")
+    shard = str(root / "shards" / "000000.tar")
     ds = ShardDataset(shard, counts={shard: 5}, shuffle=False, rank=0, world_size=1)
-    with pytest.raises(ShardCountError, match="00000-00000-00.tar"):
+    with pytest.raises(ShardCountError, match="000000.tar"):
         list(ds)
 
 

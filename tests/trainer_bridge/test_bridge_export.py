@@ -17,7 +17,7 @@ from bridge_builder import build_output, build_pairs, color, jpeg
 from PIL import Image
 
 from curation.cli import main as curate
-from curation.export.vila import shard_sizes, vila_usable
+from curation.export.vila import shard_sizes, short_side_for, vila_usable
 from curation.export.vila_records import reencode_jpeg
 
 
@@ -48,7 +48,8 @@ def test_mmc4_layout(tmp_path, capsys):
     assert len(sizes) % 2 == 0 and max(sizes) - min(sizes) <= 1
     docs = vila_like_load(dest)
     assert len(docs) == 20  # 27 documents, the 7 without images are skipped
-    assert "no_images=7" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "skipped 7: no_images=7" in printed and "world size 2 trains on 20 samples" in printed
     for doc in docs:
         assert len(doc["similarity_matrix"]) == len(doc["image_info"]) >= 1
         assert all(len(row) == len(doc["text_list"]) for row in doc["similarity_matrix"])
@@ -59,36 +60,94 @@ def test_mmc4_layout(tmp_path, capsys):
             got = im.convert("RGB").resize((1, 1)).getpixel((0, 0))
             assert all(abs(a - b) < 12 for a, b in zip(got, color(i, j)))
             assert info["matched_text_index"] == len(doc["image_info"]) - 1 - j
-    rc = curate(["export", "vila", str(out), str(dest), "--kind", "mmc4"])
+    rc = curate(["export", "vila", str(out), str(dest), "--kind", "mmc4", "--world-size", "2"])
     assert rc == 2  # not empty without --overwrite
 
 
-def test_coyo_layout_and_world_size_warning(tmp_path, capsys):
+def test_coyo_layout_counts_whole_groups_and_refuses_empty_ranks(tmp_path, capsys):
     out, dest = tmp_path / "pairs", tmp_path / "vila_coyo"
     keys = build_pairs(out, n=21)
     rc = curate(["export", "vila", str(out), str(dest), "--kind", "coyo",
-                 "--world-size", "8", "--samples-per-shard", "100"])
+                 "--world-size", "2", "--samples-per-shard", "4"])
     assert rc == 0
-    assert "only 1 shard(s) for world size 8" not in capsys.readouterr().err
+    # 21 pairs -> 6 shards (a multiple of 2), ranks hold 11 and 10 pairs -> 2 groups each
+    assert "trains on 16 pairs (4 indices of 4)" in capsys.readouterr().out
     names = sorted(os.listdir(dest))
-    assert names[:2] == ["part-00000.count", "part-00000.pkl"] and len(names) == 16
+    assert names[:2] == ["part-00000.count", "part-00000.pkl"] and len(names) == 12
     samples = vila_like_load(dest)
     assert len(samples) == len(keys)
     assert set(samples[0]) == {"id", "url", "text", "clip_sim", "image"}
     assert {s["id"] for s in samples} == {5000 + i for i in range(21)}
     assert samples[0]["text"].startswith("a photo number")
     Image.open(io.BytesIO(base64.b64decode(samples[0]["image"]))).verify()
-    dest2 = tmp_path / "vila_coyo_small"
-    assert curate(["export", "vila", str(out), str(dest2), "--kind", "coyo",
-                   "--world-size", "32"]) == 0
-    assert "only 1 shard(s) for world size 32" in capsys.readouterr().err
+    for world, why in ((8, "would train on nothing"), (32, "only 21 shard")):
+        target = tmp_path / f"w{world}"
+        assert curate(["export", "vila", str(out), str(target), "--kind", "coyo",
+                       "--world-size", str(world), "--samples-per-shard", "1"]) == 2
+        assert why in capsys.readouterr().err
+        assert not target.exists() or not os.listdir(target)
+
+
+def test_source_filtering_on_a_mixed_output(tmp_path, capsys):
+    out = tmp_path / "mixed"
+    build_output(out, unit_sizes=(6,))
+    build_pairs(tmp_path / "pairs", n=6)
+    for tar in (tmp_path / "pairs" / "shards").glob("*.tar"):  # one output, both kinds
+        (out / "shards" / f"9{tar.name}").write_bytes(tar.read_bytes())
+    coyo = tmp_path / "coyo"
+    assert curate(["export", "vila", str(out), str(coyo), "--kind", "coyo",
+                   "--world-size", "1"]) == 0
+    printed = capsys.readouterr().out
+    samples = vila_like_load(coyo)
+    assert all(s["text"].startswith("a photo number") for s in samples)
+    assert "source:mmc4=" in printed
+    mmc4 = tmp_path / "mmc4"
+    assert curate(["export", "vila", str(out), str(mmc4), "--kind", "mmc4",
+                   "--world-size", "1"]) == 0
+    assert "source:coyo=" in capsys.readouterr().out
+    assert all(d["doc_id"].startswith("doc") for d in vila_like_load(mmc4))
+    only = tmp_path / "only"
+    assert curate(["export", "vila", str(out), str(only), "--kind", "mmc4",
+                   "--world-size", "1", "--source", "coyo"]) == 0
+    assert all(d["doc_id"].startswith("pair") for d in vila_like_load(only))
+
+
+def test_export_and_bridge_see_the_same_images(tmp_path):
+    """An undecodable image among the first 6: both leave it out before the cap."""
+    from curation.document import IMAGE_OK, Document, ImageRecord, Provenance
+    from shards.local import write_output
+    from shards.pack import ShardLimits
+    from trainer_bridge import VilaPretrain
+    from trainer_bridge.images import DefaultProcessor
+    from trainer_bridge.tar_reader import read_samples
+
+    images = []
+    for j in range(8):
+        im = ImageRecord(url=f"http://h/{j}.jpg", matched_text_index=j % 3, matched_sim=0.3)
+        im.status, im.mime = IMAGE_OK, "image/jpeg"
+        im.data = b"broken" if j == 1 else jpeg(color(1, j))
+        images.append(im)
+    doc = Document(doc_id="doc0001", source="mmc4", url="http://h", texts=["a", "b", "c"],
+                   images=images, provenance=Provenance(file="x", line=1))
+    out = tmp_path / "out"
+    write_output({"00000-00000": [doc]}, str(out), ShardLimits(max_samples=4))
+    dest = tmp_path / "dest"
+    assert curate(["export", "vila", str(out), str(dest), "--kind", "mmc4",
+                   "--world-size", "1"]) == 0
+    (exported,) = vila_like_load(dest)
+    vila_sees = [info["matched_text_index"] for info in exported["image_info"][:6]]
+    raw = next(read_samples(str(next((out / "shards").glob("*.tar")))))
+    bridge = VilaPretrain(processor=DefaultProcessor(8)).build(raw)
+    assert len(bridge.images) == len(vila_sees) == 6
+    assert sorted(vila_sees) == [0, 0, 0, 1, 2, 2]  # image 1 (sentence 1) left out
+    assert bridge.text == "<image><image><image>a<image>b<image><image>c"
 
 
 def test_coyo_wds_layout(tmp_path):
     out, dest = tmp_path / "pairs", tmp_path / "vila_wds"
     build_pairs(out, n=10)
     assert curate(["export", "vila", str(out), str(dest), "--kind", "coyo-wds",
-                   "--samples-per-shard", "4"]) == 0
+                   "--samples-per-shard", "4", "--world-size", "1"]) == 0
     meta = json.loads((dest / "wids-meta.json").read_text())
     assert meta["__kind__"] == "VILA-WebDataset" and meta["wids_version"] == 1
     assert [s["nsamples"] for s in meta["shardlist"]] == [4, 3, 3]
@@ -110,6 +169,9 @@ def test_balancing_and_vila_arithmetic():
     assert vila_usable([3, 2, 3, 2], 2) == 10 and vila_usable([3, 3, 2, 2], 2) == 8
     assert vila_usable(shard_sizes(1001, 100, 4), 4) == 1000 and vila_usable([3], 8) == 0
     assert vila_usable([5, 5, 4], 2) == 10  # the third shard is the dropped remainder
+    assert vila_usable([6, 5, 5, 5], 2, group=4) == 16  # ranks 11 and 10 -> 2 groups each
+    assert short_side_for(None, "vila1") == 336 and short_side_for(None, "nvila") == 448
+    assert short_side_for("siglip-384") == 384 and short_side_for("none") is None
 
 
 def test_reencode_keeps_short_side_bound():
@@ -129,5 +191,5 @@ def test_export_from_s3_output(s3_bucket, tmp_path):
     build_pairs(None, n=6, out=f"{bucket}/pairs", storage_options=options)
     dest = tmp_path / "from_s3"
     assert curate(["export", "vila", f"{bucket}/pairs", str(dest), "--kind", "coyo",
-                   "--storage-options", json.dumps(options)]) == 0
+                   "--world-size", "1", "--storage-options", json.dumps(options)]) == 0
     assert len(vila_like_load(dest)) == 6

@@ -30,7 +30,7 @@ class TinyVLM(nn.Module):
             x = x.masked_scatter(is_image.unsqueeze(-1), self.vision(images).to(x.dtype))
         n = input_ids.shape[1]
         causal = torch.triu(torch.ones(n, n, dtype=torch.bool), 1)
-        h = self.body(x, mask=causal, src_key_padding_mask=attention_mask == 0)
+        h = self.body(x, mask=causal, src_key_padding_mask=~attention_mask.bool())
         return self.head(h)
 
 
@@ -43,8 +43,9 @@ def test_tiny_model_trains_on_bridge_batches(bridge_output, tiny_tokenizer):
     torch.manual_seed(0)
     root, _ = bridge_output
     ds = ShardDataset(str(root), rank=0, world_size=1, seed=5, transform=VilaPretrain(
-        tokenizer=tiny_tokenizer, processor=DefaultProcessor(16), max_length=40))
-    loader = ResumableLoader(ds, batch_size=4, collate_fn=Collator(tiny_tokenizer.pad_token_id))
+        tokenizer=tiny_tokenizer, processor=DefaultProcessor(16)))
+    loader = ResumableLoader(ds, batch_size=4, collate_fn=Collator(
+        tiny_tokenizer.pad_token_id, model_max_length=40))
     model = TinyVLM(len(tiny_tokenizer))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     batches = []
