@@ -114,13 +114,12 @@ class Document:
         for im in self.images:
             im.data = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe record (image bytes excluded)."""
-        return {
+    def to_dict(self, texts: bool = True) -> dict[str, Any]:
+        """JSON-safe record (image bytes excluded; texts too with ``texts=False``)."""
+        out = {
             "doc_id": self.doc_id,
             "source": self.source,
             "url": self.url,
-            "texts": list(self.texts),
             "images": [im.to_dict() for im in self.images],
             "provenance": {"file": self.provenance.file, "line": self.provenance.line,
                            "row": self.provenance.row},
@@ -129,6 +128,9 @@ class Document:
             "drop_reason": self.drop_reason,
             "dropped_by": self.dropped_by,
         }
+        if texts:
+            out["texts"] = list(self.texts)
+        return out
 
     @classmethod
     def from_json_bytes(cls, blob: bytes) -> Document:
@@ -140,7 +142,8 @@ class Document:
             doc_id=raw["doc_id"],
             source=raw["source"],
             url=raw.get("url"),
-            texts=list(raw["texts"]),
+            # a list is copied; a codec's lazily unpacked sequence is kept as it is
+            texts=list(raw["texts"]) if isinstance(raw["texts"], list) else raw["texts"],
             images=[ImageRecord.from_dict(im) for im in raw.get("images", [])],
             provenance=Provenance(**raw["provenance"]),
             metadata=dict(raw.get("metadata") or {}),
