@@ -35,6 +35,8 @@ class DownloadStage(Stage):
     name = "download"
     Config = DownloadConfig
     config: DownloadConfig
+    replayable = False  # never fetched twice: a later pass starts from its staged output
+    removes_images = True
 
     def __init__(self, config: DownloadConfig | None = None) -> None:
         super().__init__(config)
