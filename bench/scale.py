@@ -40,6 +40,7 @@ def write_corpus(folder: Path, n_docs: int, n_files: int, seed: int = 0) -> None
     vocab = np.array([f"w{i}" for i in range(30_000)])
     per_file = -(-n_docs // n_files)
     doc = 0
+    words = vocab[:300].copy()
     for f in range(n_files):
         lines = []
         for _ in range(min(per_file, n_docs - doc)):

@@ -108,7 +108,10 @@ class Location:
             return pq.read_table(pa.py_buffer(f.read()), columns=columns)
 
     # -- writing (atomic) -----------------------------------------------------------
-    def write(self, name: str, writer: Callable[[IO[bytes]], None]) -> None:
+    def write(self, name: str, writer: Callable[[IO[bytes]], None],
+              durable: bool = True) -> None:
+        """Atomic write. ``durable=False`` skips the fsync: for bulk staging whose
+        marker (written durably after it) is what resume trusts."""
         target = self.path(name)
         if self.remote:
             with self.fs.open(target, "wb") as f:
@@ -120,24 +123,25 @@ class Location:
             with open(tmp, "wb") as f:
                 writer(f)
                 f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    os.fsync(f.fileno())
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def write_bytes(self, name: str, data: bytes) -> None:
-        self.write(name, lambda f: f.write(data))
+    def write_bytes(self, name: str, data: bytes, durable: bool = True) -> None:
+        self.write(name, lambda f: f.write(data), durable)
 
     def write_json(self, name: str, obj: Any) -> None:
         blob = json.dumps(obj, indent=1, sort_keys=True, allow_nan=False).encode()
         self.write_bytes(name, blob)
 
     def write_parquet(self, name: str, table: pa.Table | list[dict],
-                      schema: pa.Schema | None = None) -> None:
+                      schema: pa.Schema | None = None, durable: bool = True) -> None:
         if not isinstance(table, pa.Table):
             table = pa.Table.from_pylist(table, schema=schema)
-        self.write(name, lambda f: pq.write_table(table, f))
+        self.write(name, lambda f: pq.write_table(table, f), durable)
 
     # -- removing -------------------------------------------------------------------
     def remove(self, names: Iterable[str]) -> None:

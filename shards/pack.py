@@ -21,9 +21,9 @@ import pyarrow.compute as pc
 
 from curation.location import Location
 from shards.layout import MANIFEST, SHARDS, shard_name
+from shards.tarfast import END as TAR_END  # two zero blocks close a tar archive
 from shards.writer import MANIFEST_SCHEMA
 
-TAR_END = b"\0" * 1024  # two zero blocks close a tar archive
 PLAN_SCHEMA = pa.schema([("shard", pa.int64()), ("unit", pa.string()),
                          ("first", pa.int64()), ("count", pa.int64())])
 

@@ -11,6 +11,8 @@ from typing import IO, Any
 
 import fsspec
 
+from shards.tarfast import iter_tar
+
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
 
 
@@ -42,13 +44,19 @@ def split_name(name: str) -> tuple[str, str]:
     return posixpath.join(folder, key) if folder else key, suffix
 
 
+def check_entry(name: str, kind: str, size: int, where: str,
+                max_bytes: int = MAX_MEMBER_BYTES) -> None:
+    """``check_member`` for a raw header: ``kind`` is the tar type flag."""
+    info = tarfile.TarInfo(name)
+    info.type = {"0": tarfile.REGTYPE, "7": tarfile.CONTTYPE}.get(kind, kind.encode())
+    info.size = size
+    check_member(info, where, max_bytes)
+
+
 def iter_members(fileobj: IO[bytes], where: str) -> Iterator[tuple[str, bytes]]:
     """(name, bytes) of every member, streaming; raises UnsafeTarError on a bad one."""
-    with tarfile.open(fileobj=fileobj, mode="r|*") as tf:
-        for member in tf:
-            check_member(member, where)
-            data = tf.extractfile(member)
-            yield member.name, data.read() if data is not None else b""
+    yield from iter_tar(fileobj, where,
+                        lambda name, kind, size: check_entry(name, kind, size, where))
 
 
 def iter_samples(fileobj: IO[bytes], where: str) -> Iterator[dict[str, Any]]:

@@ -4,15 +4,14 @@ sample index), its drop tables, and its stats (written last: the unit's marker).
 Pieces are packed into shards of the writer's size across units afterwards
 (``shards/pack.py``). Sample layout: ``KEY.json`` (the document record; kept images
 carry ``member``) and ``KEY.0.jpg``, ``KEY.1.png``, ... (kept image bytes in document
-order, extension from the real format). Tar headers are deterministic (fixed mtime,
-owner and mode), so a rewritten unit produces the same bytes.
+order, extension from the real format). Tar headers are plain USTAR, deterministic
+(fixed mtime, owner and mode; ``shards/tarfast.py``), so a rewritten unit produces
+the same bytes.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from collections import Counter
 
 import pyarrow as pa
@@ -20,6 +19,7 @@ import pyarrow as pa
 from curation.document import Document, ImageRecord
 from curation.location import Location
 from shards.layout import DROPPED, DROPS, IMAGE_EXTENSIONS, STATS, sample_key
+from shards.tarfast import member_bytes
 
 LIVE = ("ok", "pending")
 
@@ -38,13 +38,6 @@ def sample_members(doc: Document) -> dict[str, bytes]:
     members["json"] = json.dumps(doc.to_dict(), ensure_ascii=False,
                                  allow_nan=False).encode("utf-8")
     return members
-
-
-def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = len(data), 0o444, 0
-    info.uname = info.gname = "curate"
-    tar.addfile(info, io.BytesIO(data))
 
 
 def count_unit(docs: list[Document]) -> dict:
@@ -91,25 +84,24 @@ def manifest_extras(doc: Document) -> dict:
 def piece_bytes(docs: list[Document], unit_id: str) -> tuple[bytes, list[dict]]:
     """The kept samples of a unit as a tar fragment (no end-of-archive blocks) and one
     index row per sample: manifest columns plus its byte ``offset``/``length``."""
-    buf = io.BytesIO()
+    parts: list[bytes] = []
     rows: list[dict] = []
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for position, doc in enumerate(docs):
-            if not doc.kept:
-                continue
-            members = sample_members(doc)
-            key = sample_key(unit_id, position)
-            start = buf.tell()
-            for suffix, data in members.items():
-                add_member(tar, f"{key}.{suffix}", data)
-            rows.append({"key": key, "unit": unit_id, "doc_id": doc.doc_id,
-                         "source": doc.source, "num_images": len(members) - 1,
-                         "num_texts": len(doc.texts),
-                         "bytes": sum(len(v) for v in members.values()),
-                         **manifest_extras(doc), "offset": start,
-                         "length": buf.tell() - start})
-        end = buf.tell()
-    return buf.getvalue()[:end], rows
+    offset = 0
+    for position, doc in enumerate(docs):
+        if not doc.kept:
+            continue
+        members = sample_members(doc)
+        key = sample_key(unit_id, position)
+        sample = b"".join(member_bytes(f"{key}.{suffix}", data)
+                          for suffix, data in members.items())
+        parts.append(sample)
+        rows.append({"key": key, "unit": unit_id, "doc_id": doc.doc_id,
+                     "source": doc.source, "num_images": len(members) - 1,
+                     "num_texts": len(doc.texts),
+                     "bytes": sum(len(v) for v in members.values()),
+                     **manifest_extras(doc), "offset": offset, "length": len(sample)})
+        offset += len(sample)
+    return b"".join(parts), rows
 
 
 def drop_rows(docs: list[Document], unit_id: str) -> tuple[list[dict], list[dict]]:
@@ -132,8 +124,8 @@ def write_unit(docs: list[Document], unit_id: str, output: Location,
                pieces: Location) -> dict:
     """Write a unit's piece, drop tables and stats (last); return the stats."""
     data, index = piece_bytes(docs, unit_id)
-    pieces.write_bytes(f"{unit_id}.tar", data)
-    pieces.write_parquet(f"{unit_id}.parquet", index, PIECE_SCHEMA)
+    pieces.write_bytes(f"{unit_id}.tar", data, durable=False)  # staging: the stats
+    pieces.write_parquet(f"{unit_id}.parquet", index, PIECE_SCHEMA, durable=False)
     narrow, full = drop_rows(docs, unit_id)
     output.child(DROPS).write_parquet(f"{unit_id}.parquet", narrow, DROPS_SCHEMA)
     output.child(DROPPED).write_parquet(f"{unit_id}.parquet", full, DROPPED_SCHEMA)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import posixpath
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,8 @@ import fsspec
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".zip")
 PARQUET_SUFFIXES = (".parquet",)
-INPUT_SUFFIXES = JSONL_SUFFIXES + PARQUET_SUFFIXES
+SHARD_SUFFIXES = (".tar",)  # curated shards (the output of an earlier run)
+INPUT_SUFFIXES = JSONL_SUFFIXES + PARQUET_SUFFIXES + SHARD_SUFFIXES
 
 
 def _protocol_prefix(uri: str) -> str:
@@ -24,14 +26,28 @@ def _protocol_prefix(uri: str) -> str:
 def expand_inputs(uris: list[str], storage_options: dict | None = None) -> list[str]:
     """Sorted, de-duplicated list of input files. Directories are searched recursively
     for known suffixes. A pattern that matches nothing is an error naming it."""
+    from curation.ingest.curated import is_output, output_shards
+
     out: set[str] = set()
     for uri in uris:
         fs, path = fsspec.core.url_to_fs(uri, **(storage_options or {}))
         prefix = _protocol_prefix(uri)
         if any(ch in path for ch in "*?["):
             matches = [m for m in fs.glob(path) if fs.isfile(m)]
+        elif fs.isdir(path) and is_output(uri, storage_options):
+            matches = [fsspec.core.url_to_fs(s, **(storage_options or {}))[1]
+                       for s in output_shards(uri, storage_options)]
+            if not matches:
+                raise FileNotFoundError(f"{uri}: a curate output without shards")
         elif fs.isdir(path):
-            matches = [m for m in fs.find(path) if m.endswith(INPUT_SUFFIXES)]
+            outputs = {posixpath.dirname(m) for m in fs.find(path)
+                       if m.endswith("/_pipeline.json")}
+            matches = [m for m in fs.find(path) if m.endswith(INPUT_SUFFIXES)
+                       and not any(m.startswith(o + "/") for o in outputs)]
+            if outputs:
+                raise ValueError(
+                    f"{uri} holds curate output folder(s) ({', '.join(sorted(outputs))}); "
+                    "pass an output folder itself as an input, or the raw files")
         elif fs.exists(path):
             matches = [path]
         else:
@@ -49,6 +65,8 @@ def detect_format(path: str) -> str:
     lower = path.lower()
     if lower.endswith(PARQUET_SUFFIXES):
         return "parquet"
+    if lower.endswith(SHARD_SUFFIXES):
+        return "shards"
     if lower.endswith(JSONL_SUFFIXES):
         return "jsonl"
     raise ValueError(f"{path}: unknown input format (expected {', '.join(INPUT_SUFFIXES)})")

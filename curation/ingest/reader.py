@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from curation.document import Document
+from curation.ingest.curated import read_curated
 from curation.ingest.files import detect_format
 from curation.ingest.llava import read_llava
 from curation.ingest.mmc4 import read_mmc4
@@ -17,6 +18,9 @@ def read_input(
     path: str, cfg: IngestConfig, storage_options: dict | None = None
 ) -> Iterator[Document | QuarantineRecord]:
     kind = detect_format(path)
+    if kind == "shards":  # a curate output read again (curated shards keep everything)
+        yield from read_curated(path, storage_options)
+        return
     if cfg.format == "llava":  # LLaVA SFT JSON / JSONL (issue 14)
         if kind != "jsonl":
             raise ValueError(f"{path}: format llava expects JSON or JSONL input")

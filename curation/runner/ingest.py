@@ -44,7 +44,7 @@ def ingest_file(index: int, path: str, cfg: IngestConfig, ingest_dir: Location,
         docs = list(batch)
         batch.clear()
         if stage_units:
-            ingest_dir.write_bytes(f"{unit}.cdb", encode_docs(docs))
+            ingest_dir.write_bytes(f"{unit}.cdb", encode_docs(docs), durable=False)
         if unit not in skip:
             yield unit, docs
 

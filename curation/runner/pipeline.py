@@ -43,10 +43,13 @@ def run_pipeline(config: PipelineConfig, inputs: list[str], output: str,
     t0 = time.perf_counter()
     out = Location.of(output, storage_options)
     files = expand_inputs(inputs, storage_options)
-    resumed = guard_output(out, config.fingerprint(), files, overwrite, {
-        "name": config.name, "stages": [s.name for s in config.stages],
-        "branches": [b.name for b in config.branches], "config": config.raw,
-        "source": config.source})
+    record = {"name": config.name, "stages": [s.name for s in config.stages],
+              "branches": [b.name for b in config.branches], "config": config.raw,
+              "source": config.source}
+    parents = input_lineage(inputs, files, storage_options)
+    if parents:
+        record["lineage"] = {**parents[0], "parents": [p["parent"] for p in parents]}
+    resumed = guard_output(out, config.fingerprint(), files, overwrite, record)
     view = as_progress(progress, out)
     view.say(f"curate: {config.name}: {len(files)} input file(s) -> {out.uri}; "
              f"log: {view.log_location}")
@@ -74,6 +77,30 @@ def run_pipeline(config: PipelineConfig, inputs: list[str], output: str,
     finally:
         view.close()
     return totals
+
+
+def input_lineage(inputs: list[str], files: list[str],
+                  storage_options: dict | None) -> list[dict[str, Any]]:
+    """The curate outputs this run reads (an output folder, or its shards)."""
+    from curation.ingest.curated import is_output, lineage, output_of
+
+    roots: list[str] = []
+    for uri in inputs:
+        if is_output(uri, storage_options):
+            roots.append(uri)
+    for path in files:
+        if path.endswith(".tar"):
+            root = output_of(path, storage_options)
+            if root is not None:
+                roots.append(root)
+    seen: set[str] = set()
+    out = []
+    for root in roots:
+        found = lineage(root, storage_options)
+        if found["parent"] not in seen:
+            seen.add(found["parent"])
+            out.append(found)
+    return out
 
 
 def as_progress(progress: RunProgress | Callable[[str], None] | None,

@@ -49,7 +49,8 @@ class StageEnd:
 
     def __call__(self, unit: str, docs: list[Document], report: UnitReport) -> dict:
         if self.docs is not None:
-            self.docs.write_bytes(f"{unit}.cdb", encode_docs(docs))
+            self.docs.write_bytes(f"{unit}.cdb", encode_docs(docs),
+                                  durable=self.facts is None)  # else facts are the marker
         if self.facts is not None and self.collect_for is not None:
             table = facts_table(self.collect_for, unit, unit_rids(unit, len(docs)),
                                 self.collect_for.collect(docs))

@@ -56,3 +56,40 @@ def test_reads_back_what_the_writer_wrote(tmp_path):
     samples = list(read_shard(str(tmp_path / "shards" / "000000.tar")))
     assert [s["__key__"] for s in samples] == [f"00000-00000-{i:06d}" for i in range(5)]
     assert set(samples[0]) == {"__key__", "__url__", "json", "0.jpg", "1.png"}
+
+
+def test_fast_headers_read_by_tarfile_and_long_names():
+    import tarfile as tf_mod
+
+    from shards.tarfast import END, member_bytes
+
+    long = "a" * 60 + "/" + "b" * 90 + ".json"  # > 100 bytes: USTAR prefix field
+    blob = member_bytes("k1.json", b"{}") + member_bytes(long, b"x" * 700) + END
+    with tf_mod.open(fileobj=io.BytesIO(blob)) as tf:
+        assert tf.getnames() == ["k1.json", long]
+        assert tf.extractfile(long).read() == b"x" * 700  # type: ignore[union-attr]
+        assert all(m.isreg() and m.mode == 0o444 for m in tf.getmembers())
+    assert [s["__key__"] for s in iter_samples(io.BytesIO(blob), "t")] == ["k1", long[:-5]]
+
+
+def test_pax_and_gnu_long_names_written_by_tarfile_are_read():
+    name = "x" * 150 + ".json"
+    for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=fmt) as tf:
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            tf.addfile(info, io.BytesIO(b"{}"))
+        buf.seek(0)
+        assert [s["__key__"] for s in iter_samples(buf, "t")] == ["x" * 150]
+
+
+def test_bad_checksum_and_truncation_are_errors():
+    from shards.tarfast import TarFormatError, member_bytes
+
+    blob = bytearray(member_bytes("k.json", b"{}"))
+    blob[0] ^= 1
+    with pytest.raises(TarFormatError, match="checksum"):
+        list(iter_samples(io.BytesIO(bytes(blob)), "t"))
+    with pytest.raises(TarFormatError, match="truncated"):
+        list(iter_samples(io.BytesIO(member_bytes("k.json", b"x" * 600)[:700]), "t"))
