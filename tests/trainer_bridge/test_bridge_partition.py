@@ -22,10 +22,12 @@ def positions(segs: list[Segment]) -> list[tuple[int, int]]:
     return [(s.shard, i) for s in segs for i in range(s.start, s.stop)]
 
 
-@pytest.mark.parametrize("world,workers", [(2, 2), (3, 2), (4, 3), (5, 1)])
-def test_pad_covers_everything_with_equal_counts(world, workers):
+# 27 samples padded to equal ranks: ceil(27 / world), written out (not computed by
+# the code under test)
+@pytest.mark.parametrize("world,workers,per", [(2, 2, 14), (3, 2, 9), (4, 3, 7), (5, 1, 6)])
+def test_pad_covers_everything_with_equal_counts(world, workers, per):
     order = shard_order(len(COUNTS), seed=3, epoch=1, shuffle=True)
-    per = per_rank(27, world, "pad")
+    assert per_rank(27, world, "pad") == per
     seen: Counter = Counter()
     for rank in range(world):
         rank_items = [p for w in range(workers) for p in positions(
@@ -37,16 +39,17 @@ def test_pad_covers_everything_with_equal_counts(world, workers):
     assert max(seen.values()) <= 2
 
 
-@pytest.mark.parametrize("world,workers", [(2, 2), (4, 3), (7, 2)])
-def test_drop_is_disjoint_and_equal(world, workers):
+@pytest.mark.parametrize("world,workers,per", [(2, 2, 13), (4, 3, 6), (7, 2, 3)])
+def test_drop_is_disjoint_and_equal(world, workers, per):
     order = shard_order(len(COUNTS), seed=0, epoch=0, shuffle=True)
+    assert per_rank(27, world, "drop") == per
     all_items = []
     for rank in range(world):
         rank_items = [p for w in range(workers) for p in positions(
             worker_segments(COUNTS, order, rank, world, w, workers, "drop"))]
-        assert len(rank_items) == 27 // world
+        assert len(rank_items) == per
         all_items += rank_items
-    assert len(all_items) == len(set(all_items)) == 27 // world * world
+    assert len(all_items) == len(set(all_items)) == per * world
 
 
 def test_world_larger_than_shards_still_balances():
