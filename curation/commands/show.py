@@ -25,6 +25,9 @@ def main(args: argparse.Namespace) -> int:
 
     options = json.loads(args.storage_options) if args.storage_options else None
     view = load_output(args.output, options)
+    if view.branches:
+        raise ValueError(f"{args.output} is a branched output (branches: "
+                         f"{', '.join(view.branches)}): pass OUTPUT/BRANCH")
     try:
         sample = find_sample(view, args.key)
     except KeyError as exc:
