@@ -17,7 +17,7 @@ from curation.location import Location
 from shards.reader import open_parquet
 
 FETCH_BATCH = 64  # remote files fetched concurrently per request (s3fs ``cat``)
-ROWS_PER_BATCH = 65_536
+ROWS_PER_BATCH = 16_384
 
 
 def parquet_file(loc: Location, name: str, data: bytes | None = None) -> pq.ParquetFile:

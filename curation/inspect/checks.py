@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from shards.pack import TAR_END as PACK_END
+
 if TYPE_CHECKING:
     from curation.inspect.load import OutputView
     from curation.inspect.scan import DropScan, ManifestScan, UnitScan
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
 RUN_KEYS = ("documents_in", "documents_written", "images_in", "images_written",
             "bytes_written", "documents_dropped", "image_status", "images_dropped",
             "sources", "shards", "units", "quarantined", "manifest_rows")
-TAR_END = 1024  # two zero blocks close every shard (shards/pack.py)
+TAR_END = len(PACK_END)  # two zero blocks close every shard
 SHOWN = 5  # mismatches listed per check before "... and N more"
 
 

@@ -172,7 +172,7 @@ class Distributions:
     """Fine histograms of every metric, overall and per source, fed batch by batch
     (small batches are pooled up to ``POOL_ROWS`` rows before binning)."""
 
-    POOL_ROWS = 65_536
+    POOL_ROWS = 16_384
 
     def __init__(self) -> None:
         self.overall = {m.name: FineHistogram(m.integer) for m in METRICS}

@@ -15,7 +15,6 @@ stage that this run does not have are shown as one ``carried`` step after the in
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -90,10 +89,11 @@ def stage_kind(stage: str, doc_reasons: dict[str, int]) -> str:
 
 
 def carried_keys(pipeline: dict | None, images_dropped: dict[str, int]) -> dict[str, int]:
-    """Image drop keys of a run with lineage that name no stage of this run."""
+    """Image drop keys of a run with lineage that name no stage of this run (images
+    without a stage, e.g. never downloaded, are not the earlier run's drops)."""
     if not (pipeline or {}).get("lineage"):
         return {}
-    own = set(pipeline_stages(pipeline))
+    own = set(pipeline_stages(pipeline)) | {NO_STAGE}
     return {k: int(n) for k, n in images_dropped.items()
             if split_key(k)[0] not in own and n}
 
@@ -152,7 +152,3 @@ def build_funnel(totals: dict[str, Any], pipeline: dict | None,
         warnings.append(f"funnel: {images - written.images} images of kept "
                         "documents were not written (still pending: no download stage?)")
     return Funnel(steps, errors, warnings, sum(carried.values()))
-
-
-def quarantine_counts(records: list[dict]) -> dict[str, int]:
-    return dict(sorted(Counter(str(q.get("reason", "unknown")) for q in records).items()))

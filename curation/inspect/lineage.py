@@ -98,7 +98,7 @@ def _parent_funnel(parent: OutputView) -> tuple[dict, list[dict], int]:
         run.setdefault(k, 0)
     for k in ("documents_dropped", "images_dropped", "quarantined"):
         run[k] = dict(run.get(k) or {})
-    funnel = build_funnel(run, parent.pipeline, scan_drops(parent).images_with_doc)
+    funnel = build_funnel(run, parent.pipeline, scan_drops(parent, records=False).images_with_doc)
     return run, [asdict(s) if isinstance(s, Step) else s for s in funnel.steps], \
         funnel.carried_images
 

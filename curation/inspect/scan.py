@@ -84,7 +84,9 @@ def _reason_counts(stage: pa.Array, reason: pa.Array) -> Counter:
                     for k, c in enumerate(n) if c})
 
 
-def scan_drops(view: OutputView) -> DropScan:
+def scan_drops(view: OutputView, records: bool = True) -> DropScan:
+    """Drop tables by reason, per stage (images that left with documents) and per
+    unit; with ``records``, also the row count of each dropped/UNIT.parquet (footers)."""
     reasons: Counter = Counter()
     with_doc: Counter | None = Counter()
     per_unit: Counter = Counter()
@@ -102,14 +104,14 @@ def scan_drops(view: OutputView) -> DropScan:
             with_doc.update({str(k): n for k, n in
                              count_by(batch.column("stage"),
                                       batch.column("images_with_doc")).items()})
-    records = {}
-    if view.layout == "v2":
+    counts = {}
+    if records and view.layout == "v2":
         folder = view.loc.child(DROPPED)
         for name, data in iter_files(folder, view.dropped_names):
-            records[name.removesuffix(".parquet")] = \
+            counts[name.removesuffix(".parquet")] = \
                 parquet_file(folder, name, data).metadata.num_rows
     return DropScan(reasons, dict(with_doc) if with_doc is not None else None, per_unit,
-                    records, view.sources.get("drops", "drops"))
+                    counts, view.sources.get("drops", "drops"))
 
 
 # -- manifest -----------------------------------------------------------------------
@@ -123,7 +125,6 @@ class ShardAgg:
     images: int = 0
     bytes: int = 0  # sum of the samples' payload bytes (`bytes` column)
     span: int = 0  # sum of `length` (tar bytes of the samples)
-    part: str = ""
 
 
 @dataclass
@@ -135,7 +136,6 @@ class ManifestScan:
     per_unit: Counter = field(default_factory=Counter)
     dists: Distributions = field(default_factory=Distributions)
     errors: list[str] = field(default_factory=list)
-    has_offsets: bool = True
 
 
 class _KeyOrder:
@@ -186,12 +186,11 @@ def scan_manifest(view: OutputView) -> ManifestScan:
             scan.per_unit.update(count_by(batch.column("unit")))
         else:
             scan.per_unit.update(unit_of_key(k) for k in batch.column("key").to_pylist())
-        scan.has_offsets = scan.has_offsets and {"offset", "length"} <= set(names)
         if view.layout == "v2":
             _check_part(scan, part, batch, ends)
             _add_part(scan, part, batch)
         else:
-            _add_shards(scan, part, batch)
+            _add_shards(scan, batch)
         scan.dists.add(batch)
     if order.error:
         scan.errors.append(order.error)
@@ -231,20 +230,20 @@ def _sum(batch: pa.RecordBatch, column: str) -> int:
 
 
 def _add_part(scan: ManifestScan, part: str, batch: pa.RecordBatch) -> None:
-    agg = scan.shards.setdefault(part_shard(part), ShardAgg(part=part))
+    agg = scan.shards.setdefault(part_shard(part), ShardAgg())
     agg.samples += batch.num_rows
     agg.images += _sum(batch, "num_images")
     agg.bytes += _sum(batch, "bytes")
     agg.span += _sum(batch, "length")
 
 
-def _add_shards(scan: ManifestScan, part: str, batch: pa.RecordBatch) -> None:
+def _add_shards(scan: ManifestScan, batch: pa.RecordBatch) -> None:
     """v1: a manifest file holds many shards' rows."""
     shard = batch.column("shard")
     sums = {c: count_by(shard, batch.column(c)) for c in ("num_images", "bytes", "length")
             if c in batch.schema.names}
     for name, n in count_by(shard).items():
-        agg = scan.shards.setdefault(str(name), ShardAgg(part=part))
+        agg = scan.shards.setdefault(str(name), ShardAgg())
         agg.samples += n
         agg.images += sums.get("num_images", {}).get(name, 0)
         agg.bytes += sums.get("bytes", {}).get(name, 0)

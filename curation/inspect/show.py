@@ -61,9 +61,9 @@ def _row(view: OutputView, parts: list[str], key: str) -> Located | None:
     for _, batch in iter_batches(view.loc, parts, ROW_COLUMNS):
         if batch is None:
             continue
-        hit = batch.filter(pc.equal(batch.column("key"), key))
-        if hit.num_rows:
-            r = hit.slice(0, 1).to_pylist()[0]
+        keys = batch.column("key").to_pylist()
+        if key in keys:
+            r = batch.slice(keys.index(key), 1).to_pylist()[0]
             return Located(key, str(r["shard"]), r.get("offset"), r.get("length"))
     return None
 

@@ -1,7 +1,8 @@
 """Inspection stays light and never touches a tar it does not need, in fresh processes:
-no torch or Ray imported, `curate stats` opens no tar (an audit hook watches every
-open; the tars replaced by garbage change nothing), and its exit code is right every
-time (issue 13 item 4: it used to abort at exit with 134 now and then)."""
+no torch, Ray or pandas imported (pyarrow imports pandas on many calls, 0.3-0.5 s and
+~50 MB at start-up; the inspect code avoids those calls), `curate stats` opens no tar
+(an audit hook watches every open; tars replaced by garbage change nothing), and its
+exit code is right every time (issue 13 item 4: it used to abort with 134 at exit)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
     rc = main(sys.argv[1:])
 print(json.dumps({"rc": rc, "tars": sorted(set(opened)), "stdout": out.getvalue(),
                   "stderr": err.getvalue(),
-                  "heavy": sorted(m for m in ("torch", "ray", "webdataset") if m in sys.modules)}))
+                  "heavy": sorted(m for m in ("torch", "ray", "webdataset", "pandas")
+                           if m in sys.modules)}))
 """
 
 

@@ -8,6 +8,7 @@ import json
 from inspect_builder import build_branched, build_child, build_output
 
 from curation.cli import main as curate
+from curation.inspect.report_html import render_report
 from curation.inspect.summary import summarize_output
 
 
@@ -42,6 +43,9 @@ def test_funnel_through_both_runs(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "FUNNEL THROUGH 2 RUNS" in text and f"run test: {parent}" in text
     assert "read: whole (the parent folder was the input)" in text
+    html = render_report(str(child), samples=0)
+    # this run's funnel, one per run, the distributions
+    assert "Through every run (lineage)" in html and html.count("<table>") == 4
 
 
 def test_lineage_counts_must_meet(tmp_path):
