@@ -118,3 +118,25 @@ def test_stats_exit_code_on_s3_5_times(constructed_output, s3_bucket):
     results = _stats_runs(f"{bucket}/out", 5, "--storage-options", json.dumps(options))
     assert [rc for rc, _ in results] == [0] * 5, results
     assert not any("terminate called" in err for _, err in results)
+
+
+def test_remote_parquet_is_read_from_arrow_memory():
+    """A non-local filesystem (fsspec's memory://) goes through bytes copied into
+    Arrow-allocated memory: same table, and the buffer owns no Python object."""
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curation.location import Location
+    from shards.reader import arrow_buffer, open_parquet
+
+    table = pa.table({"key": ["a", "b"], "n": [1, 2]})
+    fs = fsspec.filesystem("memory")
+    with fs.open("/inspect-test/t.parquet", "wb") as f:
+        pq.write_table(table, f)
+    assert open_parquet(fs, "/inspect-test/t.parquet").read().equals(table)
+    assert Location("memory://inspect-test").read_parquet("t.parquet", ["n"]).equals(
+        table.select(["n"]))
+    buf = arrow_buffer(b"\x01\x02\x03")
+    assert buf.to_pybytes() == b"\x01\x02\x03" and buf.is_mutable  # allocated, not wrapped
+    fs.rm("/inspect-test", recursive=True)
