@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from curation.inspect.docview import render_terminal
+    from curation.inspect.emit import emit
     from curation.inspect.load import load_output
     from curation.inspect.show import find_sample
 
@@ -33,10 +34,8 @@ def main(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"curate show: error: {exc.args[0]}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(sample.record, indent=1, ensure_ascii=False))
-    else:
-        print(render_terminal(sample.record or {}, sample.key, sample.shard))
+    emit(json.dumps(sample.record, indent=1, ensure_ascii=False) if args.json
+         else render_terminal(sample.record or {}, sample.key, sample.shard))
     for problem in sample.problems:
         print(f"warning: {problem}", file=sys.stderr)
     return 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 NAME = "stats"
@@ -33,6 +32,7 @@ def _options(raw: str | None) -> dict | None:
 
 def main(args: argparse.Namespace) -> int:
     """Exit status 1 when a count does not add up."""
+    from curation.inspect.emit import emit
     from curation.inspect.summary import summarize_output
     from curation.inspect.table import render_branches, render_compare, render_summary
 
@@ -49,10 +49,7 @@ def main(args: argparse.Namespace) -> int:
         text = render_branches(a)
     else:
         text = render_summary(a)
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:  # `curate stats OUT | head`: the reader left; not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    emit(text)
     ok = a["ok"] and (b is None or b["ok"])
     if not ok:
         print("curate stats: counts do not add up (see ERROR lines)", file=sys.stderr)
