@@ -100,29 +100,13 @@ def as_array(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
-def numpy_of(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """The non-null values of a fixed-width numeric column as a numpy array."""
-    arr = as_array(arr)
-    if arr.null_count:
-        arr = as_array(pc.drop_null(arr))
-    if len(arr) == 0:
-        return np.empty(0)
-    dtype = np.dtype(NUMPY_TYPES[arr.type])
-    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr),
-                         offset=arr.offset * dtype.itemsize)
-
-
-def codes(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list]:
-    """(a code per row, the distinct values in code order), nulls included as None."""
-    enc = pc.dictionary_encode(as_array(arr), null_encoding="encode")
-    return numpy_of(enc.indices).astype(np.int64), enc.dictionary.to_pylist()
-
-
 def dense_valid(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """(every row of a fixed-width numeric column as float64, which rows are not null)."""
+    """(every row of a numeric column as float64, which rows are not null)."""
     arr = as_array(arr)
-    if len(arr) == 0:
-        return np.empty(0), np.empty(0, dtype=bool)
+    if pa.types.is_null(arr.type) or len(arr) == 0:
+        return np.zeros(len(arr)), np.zeros(len(arr), dtype=bool)
+    if arr.type not in NUMPY_TYPES:  # decimals, dates...: Arrow casts, still no pandas
+        arr = as_array(pc.cast(arr, pa.float64()))
     dtype = np.dtype(NUMPY_TYPES[arr.type])
     values = np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr),
                            offset=arr.offset * dtype.itemsize).astype(np.float64)
@@ -133,10 +117,22 @@ def dense_valid(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray
     return values, bits.astype(bool)
 
 
+def numpy_of(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The non-null values of a numeric column as float64."""
+    values, valid = dense_valid(arr)
+    return values[valid]
+
+
 def dense(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Every row of a fixed-width numeric column as float64, nulls as 0."""
+    """Every row of a numeric column as float64, nulls as 0."""
     values, valid = dense_valid(arr)
     return np.where(valid, values, 0.0)
+
+
+def codes(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list]:
+    """(a code per row, the distinct values in code order), nulls included as None."""
+    enc = pc.dictionary_encode(as_array(arr), null_encoding="encode")
+    return numpy_of(enc.indices).astype(np.int64), enc.dictionary.to_pylist()
 
 
 def count_by(arr: pa.Array | pa.ChunkedArray,
