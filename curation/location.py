@@ -21,6 +21,8 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shards.reader import arrow_buffer
+
 
 @dataclass(frozen=True)
 class Location:
@@ -104,8 +106,9 @@ class Location:
         leaves fsspec file objects for the interpreter to tear down at exit."""
         if not self.remote:
             return pq.read_table(self.path(name), columns=columns)
-        with self.open(name, "rb") as f:
-            return pq.read_table(pa.py_buffer(f.read()), columns=columns)
+        # Arrow-allocated memory, not pa.py_buffer: a buffer owning a Python object can
+        # be released by an Arrow thread during interpreter exit (shards.reader.open_parquet)
+        return pq.read_table(arrow_buffer(self.read_bytes(name)), columns=columns)
 
     # -- writing (atomic) -----------------------------------------------------------
     def write(self, name: str, writer: Callable[[IO[bytes]], None],

@@ -20,20 +20,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from curation.inspect.docview import render_terminal
+    from curation.inspect.emit import emit
     from curation.inspect.load import load_output
     from curation.inspect.show import find_sample
 
     options = json.loads(args.storage_options) if args.storage_options else None
     view = load_output(args.output, options)
+    if view.branches:
+        raise ValueError(f"{args.output} is a branched output (branches: "
+                         f"{', '.join(view.branches)}): pass OUTPUT/BRANCH")
     try:
         sample = find_sample(view, args.key)
     except KeyError as exc:
         print(f"curate show: error: {exc.args[0]}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(sample.record, indent=1, ensure_ascii=False))
-    else:
-        print(render_terminal(sample.record or {}, sample.key, sample.shard))
+    emit(json.dumps(sample.record, indent=1, ensure_ascii=False) if args.json
+         else render_terminal(sample.record or {}, sample.key, sample.shard))
     for problem in sample.problems:
         print(f"warning: {problem}", file=sys.stderr)
     return 0

@@ -1,5 +1,6 @@
 """`curate stats OUTPUT`: the funnel, count checks and distributions of an output,
-read from its manifest and stats files (never the tars)."""
+read from its manifest and stats files (never the tars). Imports stay light here:
+the CLI imports every command module at startup."""
 
 from __future__ import annotations
 
@@ -31,20 +32,24 @@ def _options(raw: str | None) -> dict | None:
 
 def main(args: argparse.Namespace) -> int:
     """Exit status 1 when a count does not add up."""
+    from curation.inspect.emit import emit
     from curation.inspect.summary import summarize_output
-    from curation.inspect.table import render_compare, render_summary
+    from curation.inspect.table import render_branches, render_compare, render_summary
 
     options = _options(args.storage_options)
     a = summarize_output(args.output, options)
     b = summarize_output(args.compare, options) if args.compare else None
+    if b is not None and ("branches" in a or "branches" in b):
+        raise ValueError("--compare needs two single outputs: pass OUTPUT/BRANCH")
     if args.json:
-        payload = {"a": a, "b": b} if b is not None else a
-        json.dump(payload, sys.stdout, indent=1, sort_keys=False)
-        sys.stdout.write("\n")
+        text = json.dumps({"a": a, "b": b} if b is not None else a, indent=1)
     elif b is not None:
-        print(render_compare(a, b))
+        text = render_compare(a, b)
+    elif "branches" in a:
+        text = render_branches(a)
     else:
-        print(render_summary(a))
+        text = render_summary(a)
+    emit(text)
     ok = a["ok"] and (b is None or b["ok"])
     if not ok:
         print("curate stats: counts do not add up (see ERROR lines)", file=sys.stderr)

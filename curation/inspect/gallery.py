@@ -12,20 +12,64 @@ from typing import Any
 
 from PIL import Image
 
+from curation.inspect.arrow_io import iter_batches, parquet_file
 from curation.inspect.docview import dropped_images, image_caption, model_text, segments
 from curation.inspect.load import OutputView
-from curation.inspect.samples import Sample, read_samples
+from curation.inspect.samples import Located, Sample, read_located, read_shard_samples
+from curation.inspect.show import ROW_COLUMNS
 
 THUMB_PX = 320  # longest side of an embedded image; keeps the report small
 
 
-def sample_keys(view: OutputView, n: int, seed: int) -> dict[str, str]:
-    """{key: shard} of ``n`` documents drawn with ``seed`` (same draw on every run)."""
-    keys = view.manifest.column("key").to_pylist()
-    shards = view.manifest.column("shard").to_pylist()
-    order = sorted(range(len(keys)), key=lambda i: keys[i])
-    chosen = random.Random(seed).sample(order, min(n, len(order)))
-    return {keys[i]: shards[i] for i in sorted(chosen, key=lambda i: keys[i])}
+def _part_rows(view: OutputView) -> list[int]:
+    """Rows of each manifest part: from shards.parquet, else the parts' footers."""
+    if view.layout == "v2" and view.shard_index is not None:
+        by_shard = {str(r["shard"]): int(r["samples"]) for r in view.shard_index}
+        rows = [by_shard.get(p.rsplit("/", 1)[-1].replace(".parquet", ".tar"))
+                for p in view.manifest_names]
+        if None not in rows:
+            return rows  # type: ignore[return-value]
+    return [parquet_file(view.loc, p).metadata.num_rows for p in view.manifest_names]
+
+
+def sample_keys(view: OutputView, n: int, seed: int) -> list[Located]:
+    """``n`` written documents drawn with ``seed`` (the same draw on every run), in
+    manifest (key) order. Draws row numbers, then reads only the parts holding them:
+    memory grows with ``n``, not with the output."""
+    counts = _part_rows(view)
+    total = sum(counts)
+    chosen = sorted(random.Random(seed).sample(range(total), min(n, total)))
+    out: list[Located] = []
+    start = 0
+    for part, rows in zip(view.manifest_names, counts):
+        wanted = [i - start for i in chosen if start <= i < start + rows]
+        start += rows
+        if not wanted:
+            continue
+        seen = 0
+        for _, batch in iter_batches(view.loc, [part], ROW_COLUMNS):
+            if batch is None:
+                continue
+            for i in wanted:
+                if seen <= i < seen + batch.num_rows:
+                    r = batch.slice(i - seen, 1).to_pylist()[0]
+                    out.append(Located(str(r["key"]), str(r["shard"]), r.get("offset"),
+                                       r.get("length")))
+            seen += batch.num_rows
+    return out
+
+
+def read_samples(view: OutputView, chosen: list[Located]) -> list[Sample]:
+    """The chosen samples: by byte range, else (older outputs) one scan per shard."""
+    out: list[Sample] = []
+    for at in chosen:
+        if at.offset is not None:
+            out.append(read_located(view.loc, at))
+            continue
+        found = read_shard_samples(view.loc, at.shard, {at.key})
+        out.append(found.get(at.key) or Sample(at.key, at.shard, problems=[
+            f"shards/{at.shard}: sample {at.key} not found"]))
+    return out
 
 
 def thumbnail_uri(data: bytes) -> tuple[str | None, str]:
@@ -86,11 +130,6 @@ def render_document(sample: Sample) -> str:
 def render_gallery(view: OutputView, n: int, seed: int) -> str:
     if n <= 0:
         return "<p>No samples requested (--samples 0).</p>"
-    chosen = sample_keys(view, n, seed)
-    samples = read_samples(view.root, chosen, view.storage_options)
-    parts = [render_document(samples[k]) for k in chosen if k in samples]
-    missing = [k for k in chosen if k not in samples]
-    if missing:
-        parts.append(f'<p class="problem">not found in their shards: '
-                     f'{escape(", ".join(missing))}</p>')
-    return "".join(parts) or "<p>No written documents to show.</p>"
+    samples = read_samples(view, sample_keys(view, n, seed))
+    return "".join(render_document(s) for s in samples) or \
+        "<p>No written documents to show.</p>"

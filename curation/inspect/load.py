@@ -1,135 +1,164 @@
-"""Read what an output folder says about itself (local or ``s3://``) without opening a
-tar: per-unit stats, run totals, manifest, drop table, quarantine and ``_pipeline.json``.
+"""What an output folder holds, from listings and its small JSON files only: which
+stats, manifest, drop and quarantine files exist, the shard files with their sizes,
+``shards.parquet``, ``stats.json`` and ``_pipeline.json``. Nothing here reads a
+manifest row or opens a tar; the streaming passes over the files are in ``scan.py``.
 
-The merged files (``manifest.parquet``, ``drops.parquet``, ``quarantine.jsonl``,
-``stats.json``) are written when a run finishes; when they are missing (a run still
-going, or one that stopped) the per-unit parts are read instead.
+Two layouts are understood:
+
+- ``v2`` (current): ``shards/000000.tar`` filled across units, ``manifest/000000.parquet``
+  one part per shard with each sample's ``offset``/``length`` in its tar,
+  ``shards.parquet``, ``drops/UNIT.parquet``, ``quarantine/NNNNN.jsonl``;
+- ``v1`` (first version): ``shards/UNIT-PP.tar``, ``manifest.parquet`` (or per-unit
+  parts ``manifest/UNIT.parquet``), per-unit shard lists in ``stats/UNIT.json``,
+  ``drops.parquet`` and ``quarantine.jsonl``.
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from curation.storage import filesystem
-from shards.layout import join
-from shards.writer import DROPS_SCHEMA, MANIFEST_SCHEMA
+from curation.inspect.arrow_io import read_parquet
+from curation.location import Location
+from shards.layout import (
+    DROPPED,
+    DROPS,
+    MANIFEST,
+    PIPELINE,
+    QUARANTINE,
+    SHARD_INDEX,
+    SHARDS,
+    STATS,
+    TOTALS,
+)
 
 
 @dataclass
 class OutputView:
-    """Everything `curate stats` needs, read once."""
+    """An output's file listing and small metadata; everything else is streamed."""
 
-    root: str
-    units: list[dict]  # stats/UNIT.json, sorted by unit id
-    manifest: pa.Table
-    drops: pa.Table
-    quarantine: list[dict]
-    pipeline: dict | None = None  # _pipeline.json
-    run_stats: dict | None = None  # stats.json (absent until the run finishes)
+    root: str  # as the user gave it
+    loc: Location
+    layout: str  # "v2" or "v1"
+    pipeline: dict | None  # _pipeline.json
+    run_stats: dict | None  # stats.json (absent until the run finishes)
+    stats_names: list[str]  # under stats/
+    manifest_names: list[str]  # relative to the root
+    drops_names: list[str]  # relative to the root
+    dropped_names: list[str]  # under dropped/ (v2: full records of dropped documents)
+    quarantine: tuple[Location, list[str]]  # folder and its .jsonl names
+    shard_sizes: dict[str, int]  # shards/*.tar -> bytes (one listing, no reads)
+    shard_index: list[dict] | None  # shards.parquet rows (v2, finished runs)
     sources: dict[str, str] = field(default_factory=dict)  # what was read from where
-    shard_files: list[str] | None = None  # names under shards/ (one listing, no reads)
-    storage_options: dict | None = None
+
+    @property
+    def storage_options(self) -> dict:
+        return self.loc.options
+
+    @property
+    def branches(self) -> list[str]:
+        return [str(b) for b in (self.pipeline or {}).get("branches") or []]
+
+    @property
+    def lineage(self) -> dict | None:
+        lin = (self.pipeline or {}).get("lineage")
+        return lin if isinstance(lin, dict) and lin.get("parent") else None
 
 
-def _fs(uri: str, storage_options: dict | None) -> tuple[Any, str, str]:
-    fs, path = filesystem(uri, storage_options)
-    prefix = uri.split("://", 1)[0] + "://" if "://" in uri else ""
-    return fs, path, prefix
-
-
-def _list(fs: Any, path: str, suffix: str) -> list[str]:
-    if not fs.exists(path):
-        return []
-    return sorted(p for p in fs.ls(path, detail=False) if p.endswith(suffix))
-
-
-def _read_json_file(fs: Any, path: str) -> Any | None:
-    if not fs.exists(path):
-        return None
+def listing(loc: Location, sub: str = "") -> dict[str, dict[str, Any]]:
+    """{name: {"type", "size"}} of the entries directly under ``sub`` (one listing call;
+    temp files of writes in progress left out); empty when the folder is absent."""
+    target = loc.path(sub) if sub else loc.path()
+    loc.fs.invalidate_cache(target)
     try:
-        return json.loads(fs.cat_file(path))
+        entries = loc.fs.ls(target, detail=True)
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    out = {}
+    for e in entries:
+        name = posixpath.basename(str(e["name"]).rstrip("/"))
+        if ".tmp-" not in name and name:
+            out[name] = {"type": e.get("type"), "size": int(e.get("size") or 0)}
+    return out
+
+
+def _files(entries: dict[str, dict], suffix: str, prefix: str = "") -> list[str]:
+    return sorted(prefix + n for n, e in entries.items()
+                  if e["type"] != "directory" and n.endswith(suffix))
+
+
+def read_json(loc: Location, name: str) -> Any:
+    try:
+        return json.loads(loc.read_bytes(name))
     except ValueError as exc:
-        raise ValueError(f"{path}: not valid JSON: {exc}") from None
+        raise ValueError(f"{loc.join(name)}: not valid JSON: {exc}") from None
 
 
-def _read_unit_stats(fs: Any, path: str) -> list[dict]:
-    """All ``stats/*.json`` in one batched fetch (s3fs fetches them concurrently)."""
-    paths = _list(fs, join(path, "stats"), ".json")
-    if not paths:
-        return []
-    blobs = fs.cat(paths)
-    units = []
-    for p in paths:
-        try:
-            units.append(json.loads(blobs[p]))
-        except ValueError as exc:
-            raise ValueError(f"{p}: not valid JSON: {exc}") from None
-    return sorted(units, key=lambda u: str(u.get("unit", "")))
+def _is_dir(root: dict[str, dict], name: str) -> bool:
+    return root.get(name, {}).get("type") == "directory"
 
 
-def _read_table(fs: Any, path: str, part_dir: str) -> tuple[pa.Table | None, str]:
-    """The merged Parquet file, else the concatenated parts, else None."""
-    if fs.exists(path):
-        with fs.open(path, "rb") as f:
-            return pq.read_table(f), path
-    parts = _list(fs, part_dir, ".parquet")
-    if not parts:
-        return None, "missing"
-    tables = []
-    for part in parts:
-        with fs.open(part, "rb") as f:
-            tables.append(pq.read_table(f))
-    return pa.concat_tables(tables, promote_options="default"), f"{part_dir}/*.parquet"
-
-
-def _read_jsonl(fs: Any, paths: list[str]) -> list[dict]:
-    records = []
-    for p in paths:
-        text = fs.cat_file(p).decode("utf-8", errors="replace")
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                records.append({"file": p, "line": n, "reason": "unreadable_quarantine_line",
-                                "detail": line[:200]})
-    return records
-
-
-def _read_quarantine(fs: Any, path: str) -> tuple[list[dict], str]:
-    merged = join(path, "quarantine.jsonl")
-    if fs.exists(merged):
-        return _read_jsonl(fs, [merged]), merged
-    parts = _list(fs, join(path, "_work", "quarantine"), ".jsonl")
-    return _read_jsonl(fs, parts), ("_work/quarantine/*.jsonl" if parts else "missing")
+def _quarantine(loc: Location, root: dict[str, dict], pipeline: dict | None,
+                layout: str) -> tuple[Location, list[str], str]:
+    if layout == "v1" and "quarantine.jsonl" in root:
+        return loc, ["quarantine.jsonl"], "quarantine.jsonl"
+    if layout == "v1" and not _is_dir(root, QUARANTINE):
+        work = loc.child("_work", "quarantine")
+        names = _files(listing(work), ".jsonl")
+        return work, names, "_work/quarantine/*.jsonl" if names else "missing"
+    folder = loc.child(QUARANTINE)
+    if not _is_dir(root, QUARANTINE) and (pipeline or {}).get("branch"):
+        # a branch shares its run's input: the bad records lie in the run's folder
+        folder = Location(posixpath.dirname(loc.uri), loc.options).child(QUARANTINE)
+    names = _files(listing(folder), ".jsonl")
+    return folder, names, (f"{folder.uri}/*.jsonl" if names else "missing")
 
 
 def load_output(output: str, storage_options: dict | None = None) -> OutputView:
-    """Read an output folder's metadata; raises FileNotFoundError when it holds none."""
-    fs, path, _ = _fs(output, storage_options)
-    if not fs.exists(path):
-        raise FileNotFoundError(f"{output}: no such output folder")
-    units = _read_unit_stats(fs, path)
-    manifest, m_src = _read_table(fs, join(path, "manifest.parquet"), join(path, "manifest"))
-    drops, d_src = _read_table(fs, join(path, "drops.parquet"), join(path, "drops"))
-    quarantine, q_src = _read_quarantine(fs, path)
-    pipeline = _read_json_file(fs, join(path, "_pipeline.json"))
-    run_stats = _read_json_file(fs, join(path, "stats.json"))
-    shard_files = [p.rsplit("/", 1)[-1] for p in _list(fs, join(path, "shards"), ".tar")]
-    if not units and manifest is None and run_stats is None:
-        raise FileNotFoundError(f"{output}: not a curation output (no stats/, "
-                                f"manifest or stats.json)")
-    return OutputView(
-        root=output, units=units,
-        manifest=manifest if manifest is not None else MANIFEST_SCHEMA.empty_table(),
-        drops=drops if drops is not None else DROPS_SCHEMA.empty_table(),
-        quarantine=quarantine, pipeline=pipeline, run_stats=run_stats,
-        sources={"manifest": m_src, "drops": d_src, "quarantine": q_src,
-                 "units": f"{len(units)} stats/*.json"},
-        shard_files=shard_files, storage_options=storage_options)
+    """List an output folder; raises FileNotFoundError when it is not one."""
+    loc = Location.of(output, storage_options)
+    root = listing(loc)
+    if not root:
+        if not loc.exists():
+            raise FileNotFoundError(f"{output}: no such output folder")
+        raise FileNotFoundError(f"{output}: not a curation output (empty folder)")
+    pipeline = read_json(loc, PIPELINE) if PIPELINE in root else None
+    run_stats = read_json(loc, TOTALS) if TOTALS in root else None
+    stats_names = _files(listing(loc, STATS), ".json") if _is_dir(root, STATS) else []
+    parts = _files(listing(loc, MANIFEST), ".parquet", MANIFEST + "/") \
+        if _is_dir(root, MANIFEST) else []
+    v1 = "manifest.parquet" in root or any("-" in posixpath.basename(p) for p in parts)
+    layout = "v1" if v1 else "v2"
+    manifest = ["manifest.parquet"] if "manifest.parquet" in root else parts
+    drops = ["drops.parquet"] if v1 and "drops.parquet" in root else (
+        _files(listing(loc, DROPS), ".parquet", DROPS + "/") if _is_dir(root, DROPS) else [])
+    dropped = _files(listing(loc, DROPPED), ".parquet") if _is_dir(root, DROPPED) else []
+    shards = listing(loc, SHARDS) if _is_dir(root, SHARDS) else {}
+    index = read_parquet(loc, SHARD_INDEX).to_pylist() if SHARD_INDEX in root else None
+    if not (stats_names or manifest or run_stats) and pipeline is None:
+        raise FileNotFoundError(f"{output}: not a curation output (no _pipeline.json, "
+                                "stats/, manifest or stats.json)")
+    qloc, qnames, qsrc = _quarantine(loc, root, pipeline, layout)
+    view = OutputView(
+        root=output, loc=loc, layout=layout, pipeline=pipeline, run_stats=run_stats,
+        stats_names=stats_names, manifest_names=manifest, drops_names=drops,
+        dropped_names=dropped,
+        quarantine=(qloc, qnames),
+        shard_sizes={n: e["size"] for n, e in shards.items() if n.endswith(".tar")},
+        shard_index=index)
+    view.sources = {
+        "layout": layout, "units": f"{len(stats_names)} stats/*.json",
+        "manifest": _describe(manifest), "drops": _describe(drops), "quarantine": qsrc,
+        "shards": f"{len(view.shard_sizes)} shards/*.tar (listed, never opened)",
+        "shard_index": SHARD_INDEX if index is not None else "missing"}
+    return view
+
+
+def _describe(names: list[str]) -> str:
+    if not names:
+        return "missing"
+    if len(names) == 1:
+        return names[0]
+    return f"{posixpath.dirname(names[0])}/*.parquet ({len(names)} files)"

@@ -68,13 +68,26 @@ CHECK_SCRIPT = """
 """
 
 
-def _funnel_table(summary: dict[str, Any]) -> str:
+def _funnel_table(steps: list[dict[str, Any]]) -> str:
     rows = "".join(
         f"<tr><td>{escape(s['label'])}</td><td>{escape(s['kind'])}</td>"
         f"<td class='n'>{s['documents']}</td><td class='n'>{s['images']}</td>"
-        f"<td>{escape(step_note(s))}</td></tr>" for s in summary["steps"])
+        f"<td>{escape(step_note(s))}</td></tr>" for s in steps)
     return ("<table><tr><th>step</th><th>kind</th><th>documents</th><th>images</th>"
             f"<th>removed at this step</th></tr>{rows}</table>")
+
+
+def _lineage(summary: dict[str, Any]) -> str:
+    """The funnel through every run, when this run read an earlier run's output."""
+    lin = summary.get("lineage")
+    if not lin:
+        return ""
+    parts = ["<h3>Through every run (lineage)</h3>"]
+    for run in lin["runs"]:
+        parts.append(f"<p>run <b>{escape(str(run['name']))}</b> "
+                     f"<code>{escape(str(run['output']))}</code></p>")
+        parts.append(_funnel_table(run["steps"]))
+    return "".join(parts)
 
 
 def _checks(summary: dict[str, Any]) -> str:
@@ -106,6 +119,10 @@ def render_report(output: str, samples: int = 12, seed: int = 0,
                   storage_options: dict | None = None) -> str:
     """The report's HTML text."""
     view = load_output(output, storage_options)
+    if view.branches:
+        raise ValueError(f"{output} is a branched output (branches: "
+                         f"{', '.join(view.branches)}): report one branch, e.g. "
+                         f"{output.rstrip('/')}/{view.branches[0]}")
     summary = summarize(view)
     pipe = summary["pipeline"]
     written = summary["steps"][-1]["notes"]
@@ -118,7 +135,7 @@ def render_report(output: str, samples: int = 12, seed: int = 0,
 <p>output <code>{escape(output)}</code> · stages {escape(" → ".join(map(str, pipe.get("stages")
    or [])))} · fingerprint <code>{escape(str(pipe.get("fingerprint")))}</code> ·
    {written["shards"]} shard(s), {escape(human_bytes(written["bytes"]))}</p>
-<h2>Funnel</h2>{_checks(summary)}{_funnel_table(summary)}
+<h2>Funnel</h2>{_checks(summary)}{_funnel_table(summary["steps"])}{_lineage(summary)}
 <p><img src="{funnel_chart(summary["steps"])}" alt="funnel chart"></p>
 <h2>Distributions (written documents)</h2>{_dist_section(summary)}
 <h2>Sampled documents (seed {seed})</h2>

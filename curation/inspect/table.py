@@ -44,11 +44,23 @@ def _step_label(step: dict[str, Any]) -> str:
     return f"{step['label']} [{step['kind']}]"
 
 
-def render_funnel(summary: dict[str, Any]) -> list[str]:
-    lines = [f"{'FUNNEL':<30}{'documents':>10}{'images':>10}  removed at this step"]
-    for step in summary["steps"]:
+def render_funnel(steps: list[dict[str, Any]], title: str = "FUNNEL") -> list[str]:
+    lines = [f"{title:<30}{'documents':>10}{'images':>10}  removed at this step"]
+    for step in steps:
         lines.append(f"{_step_label(step):<30}{step['documents']:>10}{step['images']:>10}"
                      f"  {step_note(step)}")
+    return lines
+
+
+def render_lineage(lineage: dict[str, Any]) -> list[str]:
+    """The funnel through every run, one block per run, first run first."""
+    lines = [f"FUNNEL THROUGH {len(lineage['runs'])} RUNS (lineage; this run last)"]
+    for run in lineage["runs"]:
+        lines += ["", f"run {run['name'] or '?'}: {run['output']}"]
+        lines += render_funnel(run["steps"], "  step")[1:]
+    if lineage.get("how"):
+        lines += ["", f"read: {'whole' if lineage.get('read_whole') else 'in part'} "
+                      f"({lineage['how']})"]
     return lines
 
 
@@ -73,7 +85,11 @@ def render_summary(summary: dict[str, Any]) -> str:
     lines = [f"output:   {summary['output']}",
              f"pipeline: {pipe.get('name') or '?'} (fingerprint {pipe.get('fingerprint')}): "
              f"{stages}", ""]
-    lines += render_funnel(summary) + [""]
+    lineage = summary.get("lineage")
+    if lineage and len(lineage["runs"]) > 1:  # this run's funnel is the last block
+        lines += render_lineage(lineage) + [""]
+    else:
+        lines += render_funnel(summary["steps"]) + [""]
     dists = summary["distributions"]
     lines += render_distributions(dists["all"], "DISTRIBUTIONS (written documents)")
     for source, d in dists["by_source"].items():
@@ -85,6 +101,25 @@ def render_summary(summary: dict[str, Any]) -> str:
         lines.append(f"ERROR: {e}")
     lines.append("counts: OK (every count adds up)" if summary["ok"]
                  else f"counts: {len(summary['errors'])} ERROR(S)")
+    return "\n".join(lines)
+
+
+def render_branches(summary: dict[str, Any]) -> str:
+    """A branched output: one line per branch, then each branch in full."""
+    pipe = summary["pipeline"]
+    lines = [f"output:   {summary['output']}",
+             f"pipeline: {pipe.get('name') or '?'} (fingerprint {pipe.get('fingerprint')})"
+             f", trunk: {' -> '.join(map(str, pipe.get('stages') or [])) or '?'}", "",
+             f"{'BRANCH':<24}{'documents':>10}{'images':>10}  counts"]
+    for name, b in summary["branches"].items():
+        t = b.get("totals") or {}
+        lines.append(f"{name:<24}{t.get('documents_written', '-'):>10}"
+                     f"{t.get('images_written', '-'):>10}  "
+                     f"{'OK' if b['ok'] else 'ERROR'}")
+    for name, b in summary["branches"].items():
+        lines += ["", f"===== branch {name} " + "=" * 40]
+        lines.append(render_summary(b) if not b.get("missing")
+                     else "\n".join(f"ERROR: {e}" for e in b["errors"]))
     return "\n".join(lines)
 
 

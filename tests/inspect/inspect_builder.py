@@ -1,17 +1,18 @@
-"""A constructed output with known counts: real JPEG bytes, real write_unit, real
-finalize_output. The expected numbers are spelled out in EXPECTED."""
+"""Constructed outputs with known counts: real JPEG bytes written by the real writer
+and packer (shards.local.write_output), ``_pipeline.json`` written by hand. The
+expected numbers are spelled out as literals in EXPECTED (and in the tests)."""
 
 from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 
 from PIL import Image
 
 from curation.document import Document, ImageRecord, Provenance
-from curation.storage import write_json
-from shards.writer import ShardLimits, write_unit
+from shards.local import ShardLimits, write_output
 
 STAGES = ["dedup", "download", "image_size", "text_length"]
 EXPECTED = {
@@ -21,7 +22,14 @@ EXPECTED = {
                           "text_length:too_short": 1},
     "image_status": {"ok": 7, "http_404": 1, "pending": 3, "timeout": 1, "too_small": 1},
     "quarantined": {"malformed_json": 2},
+    "shards": 2,
 }
+# max_samples=3: shard 000000 holds mmc4 positions 0, 1 and coyo position 0 (a shard
+# across two units), shard 000001 holds coyo position 3
+SHARD_KEYS = {"000000.tar": ["00000-00000-000000", "00000-00000-000001",
+                             "00001-00000-000000"],
+              "000001.tar": ["00001-00000-000003"]}
+MMC4, COYO = "00000-00000", "00001-00000"
 
 
 def jpeg(w: int, h: int, seed: int) -> bytes:
@@ -55,14 +63,16 @@ def doc(i: int, source: str, texts: list[str], images: list[ImageRecord],
     return d
 
 
+T3 = ["First sentence here.", "A second one.", "And a third sentence."]
+
+
 def mmc4_unit() -> list[Document]:
-    t3 = ["First sentence here.", "A second one.", "And a third sentence."]
     return [
-        doc(1, "mmc4", t3, [image(64, 48, 1, text=2, sim=0.31, n_texts=3),
+        doc(1, "mmc4", T3, [image(64, 48, 1, text=2, sim=0.31, n_texts=3),
                             image(80, 60, 2, text=0, sim=0.25, n_texts=3)]),
-        doc(2, "mmc4", t3[:2], [image(72, 72, 3, text=1, sim=0.28, n_texts=2),
+        doc(2, "mmc4", T3[:2], [image(72, 72, 3, text=1, sim=0.28, n_texts=2),
                                 failed("http_404", "download", 4)]),
-        doc(3, "mmc4", t3, [failed("pending", None, 5), failed("pending", None, 6)],
+        doc(3, "mmc4", T3, [failed("pending", None, 5), failed("pending", None, 6)],
             drop=("dedup", "duplicate_url")),
         doc(4, "mmc4", ["Only one."], [failed("timeout", "download", 7)],
             drop=("download", "no_images")),
@@ -83,28 +93,59 @@ def coyo_unit() -> list[Document]:
     ]
 
 
-def build_output(root: Path, finalize: bool = True) -> Path:
-    out = str(root)
-    limits = ShardLimits(max_samples=1)  # one sample per shard: several shards per unit
-    write_unit(mmc4_unit(), out, "00000-00000", limits)
-    write_unit(coyo_unit(), out, "00001-00000", limits)
-    write_json(f"{out}/_pipeline.json", {"name": "test", "fingerprint": "f00d",
-                                          "stages": STAGES, "inputs": ["mmc4.in", "coyo.in"]})
-    qdir = root / "_work" / "quarantine"
-    qdir.mkdir(parents=True)
-    bad = [{"file": "mmc4.in", "line": n, "row": None, "reason": "malformed_json",
-            "detail": "Expecting value", "excerpt": "{oops"} for n in (7, 9)]
-    (qdir / "00000.jsonl").write_text("".join(json.dumps(b) + "\n" for b in bad))
-    (qdir / "00001.jsonl").write_text("")
-    idir = root / "_work" / "ingest"
-    idir.mkdir(parents=True)
-    for index, (path, unit, n) in enumerate([("mmc4.in", "00000-00000", 5),
-                                             ("coyo.in", "00001-00000", 4)]):
-        write_json(str(idir / f"{index:05d}.done.json"),
-                   {"index": index, "path": path, "units": [unit], "documents": n,
-                    "quarantined": 2 if index == 0 else 0})
-    if finalize:
-        from curation.runner.finalize import finalize_output
+BAD = [{"file": "mmc4.in", "line": n, "row": None, "reason": "malformed_json",
+        "detail": "Expecting value", "excerpt": "{oops"} for n in (7, 9)]
 
-        finalize_output(out)
+
+def write_pipeline(root: Path, **fields) -> None:
+    (root / "_pipeline.json").write_text(json.dumps(fields, indent=1))
+
+
+def build_output(root: Path, pipeline: dict | None = None) -> Path:
+    """The 9-document output of EXPECTED (two units, two shards)."""
+    write_output({MMC4: mmc4_unit(), COYO: coyo_unit()}, str(root),
+                 ShardLimits(max_samples=3), quarantine=BAD)
+    write_pipeline(root, **(pipeline or {"name": "test", "fingerprint": "f00d",
+                                         "stages": STAGES,
+                                         "inputs": ["mmc4.in", "coyo.in"]}))
+    return root
+
+
+def refilter_unit() -> list[Document]:
+    """The parent's 4 written documents read back (the 404 record of mmc4002 travels
+    with its document) after ``image_similarity`` with min 0.3."""
+    docs = [d for d in mmc4_unit() + coyo_unit() if d.kept]
+    for d in docs:
+        for im in d.images:
+            if im.kept and (im.matched_sim or 0) < 0.3:
+                im.drop("low_similarity", "image_similarity")
+        if not d.kept_images:
+            d.drop("no_images", "image_similarity")
+    return docs
+
+
+def build_child(root: Path, parent: Path, inputs: list[str] | None = None,
+                fingerprint: str = "f00d") -> Path:
+    """A run over ``parent`` (4 documents in, 2 written) with lineage to it."""
+    write_output({"00000-00000": refilter_unit()}, str(root), ShardLimits(max_samples=3))
+    write_pipeline(root, name="refilter", fingerprint="c0ffee",
+                   stages=["image_similarity"], inputs=inputs or [str(parent)],
+                   lineage={"parent": str(parent), "parent_fingerprint": fingerprint,
+                            "parent_name": "test"})
+    return root
+
+
+def build_branched(root: Path) -> Path:
+    """A branched run: branch ``all`` (the 9-document output) and branch ``coyo``
+    (its coyo unit only); the bad records lie in the run's own quarantine/ only."""
+    root.mkdir(parents=True)
+    write_pipeline(root, name="both", fingerprint="b0b0", stages=["dedup", "download"],
+                   branches=["all", "coyo"])
+    build_output(root / "all", {"name": "both/all", "branch": "all", "fingerprint": "a1",
+                                "stages": STAGES})
+    write_output({COYO: coyo_unit()}, str(root / "coyo"), quarantine=BAD)
+    write_pipeline(root / "coyo", name="both/coyo", branch="coyo", fingerprint="c1",
+                   stages=STAGES)
+    shutil.move(str(root / "all" / "quarantine"), str(root / "quarantine"))
+    shutil.rmtree(root / "coyo" / "quarantine")
     return root

@@ -7,9 +7,9 @@ import tarfile
 
 import pytest
 
-from shards.reader import UnsafeTarError, iter_samples, read_shard
 from shards.local import write_output
 from shards.pack import ShardLimits
+from shards.reader import UnsafeTarError, iter_samples, read_shard
 from tests.shards.test_shards_writer import make_doc
 
 
