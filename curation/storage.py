@@ -85,5 +85,7 @@ def remove(uris: list[str], storage_options: dict | None = None) -> None:
 
 
 def read_parquet_rows(uri: str, storage_options: dict | None = None) -> list[dict]:
-    with fsspec.open(uri, "rb", **(storage_options or {})) as f:
-        return pq.read_table(f).to_pylist()
+    from shards.reader import read_parquet
+
+    fs, path = filesystem(uri, storage_options)
+    return read_parquet(fs, path).to_pylist()

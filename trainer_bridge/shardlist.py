@@ -88,13 +88,12 @@ def _shard_table_counts(root: str, storage_options: dict | None) -> dict[str, in
 
 
 def _read_parquet(fs, path: str, columns: list[str]):
-    """Whole file into memory, then pyarrow: no fsspec file object is left for
-    pyarrow's threads at interpreter exit (see curation/inspect for the abort that
-    caused)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """By path when local, else copied into Arrow-owned memory: never an fsspec file
+    object or a Python-owned buffer that Arrow's threads may free at interpreter exit
+    (the cause of the exit-134 aborts; see shards.reader.open_parquet)."""
+    from shards.reader import read_parquet
 
-    return pq.read_table(pa.py_buffer(fs.cat_file(path)), columns=columns)
+    return read_parquet(fs, path, columns)
 
 
 def _manifest_counts(root: str, storage_options: dict | None) -> dict[str, int]:

@@ -82,24 +82,27 @@ def run_pipeline(config: PipelineConfig, inputs: list[str], output: str,
 def input_lineage(inputs: list[str], files: list[str],
                   storage_options: dict | None) -> list[dict[str, Any]]:
     """The curate outputs this run reads (an output folder, or its shards)."""
-    from curation.ingest.curated import is_output, lineage, output_of
+    from curation.ingest.curated import is_output, lineage, output_of, output_shards
 
-    roots: list[str] = []
-    for uri in inputs:
-        if is_output(uri, storage_options):
-            roots.append(uri)
+    roots: list[str] = [uri for uri in inputs if is_output(uri, storage_options)]
+    read: dict[str, set[str]] = {}
     for path in files:
         if path.endswith(".tar"):
             root = output_of(path, storage_options)
             if root is not None:
                 roots.append(root)
+                read.setdefault(Location.of(root, storage_options).uri, set()).add(
+                    path.rsplit("/", 1)[-1])
     seen: set[str] = set()
     out = []
     for root in roots:
         found = lineage(root, storage_options)
-        if found["parent"] not in seen:
-            seen.add(found["parent"])
-            out.append(found)
+        if found["parent"] in seen:
+            continue
+        seen.add(found["parent"])
+        every = {s.rsplit("/", 1)[-1] for s in output_shards(root, storage_options)}
+        found["read_whole"] = read.get(found["parent"], set()) >= every
+        out.append(found)
     return out
 
 

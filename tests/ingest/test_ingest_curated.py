@@ -82,6 +82,7 @@ def test_refilter_a_curated_output_at_a_new_threshold(ray_session, tmp_path):
     assert totals["documents_written"] + sum(totals["documents_dropped"].values()) == 10
     lineage = json.loads((out / "_pipeline.json").read_text())["lineage"]
     assert lineage["parent"] == str(parent) and lineage["parent_fingerprint"] == "abc123"
+    assert lineage["read_whole"] is True
     # image bytes and metadata travel unchanged; provenance still names the original
     with tarfile.open(sorted((out / "shards").glob("*.tar"))[0]) as tf:
         members = {m.name: tf.extractfile(m).read() for m in tf.getmembers()}
