@@ -28,7 +28,8 @@ def run_demo(out_dir: Path, pipeline: Path) -> dict:
         print(f"demo: serving {DATA / 'images'} at {server.base_url}; corpus: {n_docs} "
               f"MMC4-style documents (+1 malformed line), {n_pairs} COYO-style pairs",
               flush=True)
-        totals = run_pipeline(load_pipeline(pipeline), [str(inputs)], str(out_dir / "run"))
+        totals = run_pipeline(load_pipeline(pipeline), [str(inputs)], str(out_dir / "run"),
+                              filter_stderr=True)
     return totals
 
 
