@@ -130,11 +130,41 @@ def _chain(ds: Any, segment: Segment, decision_uri: str | None,
         if group.actor_pool:
             ds = ds.map(StageChain, fn_constructor_args=(group.stages,),
                         fn_constructor_kwargs={**kwargs, "eager_setup": True},
-                        concurrency=group.concurrency or 1, num_cpus=group.num_cpus,
+                        compute=_actor_pool(group), num_cpus=group.num_cpus,
                         num_gpus=group.num_gpus)
         else:
             ds = ds.map(StageChain(group.stages, **kwargs), num_cpus=group.num_cpus)
     return ds
+
+
+def actor_pool_bounds(num_gpus: float, num_cpus: float, concurrency: int | None,
+                      cluster: dict[str, float]) -> tuple[int, int]:
+    """(min, max) actors. A pinned ``concurrency`` is a fixed pool. GPU actors: up to
+    every GPU of the cluster (``GPU / num_gpus``: fractional GPUs pack several actors
+    per GPU), capped so the actors leave a CPU for the pipeline's tasks. CPU actors:
+    one (each already uses its ``num_cpus`` threads; pin ``concurrency`` for more)."""
+    if concurrency:
+        return concurrency, concurrency
+    if num_gpus <= 0:
+        return 1, 1
+    gpus = cluster.get("GPU", 0.0)
+    by_gpu = int(gpus / num_gpus + 1e-9)
+    if by_gpu < 1:
+        raise ValueError(f"a stage asks for {num_gpus:g} GPU(s) per actor but the Ray "
+                         f"cluster has {gpus:g}; set num_gpus: 0 to run it on CPUs")
+    by_cpu = int((cluster.get("CPU", 0.0) - 1) / num_cpus + 1e-9) if num_cpus > 0 else by_gpu
+    return 1, max(1, min(by_gpu, by_cpu))
+
+
+def _actor_pool(group: StageGroup) -> Any:
+    """Autoscaling pool, started at its largest size (GPUs held by it are of no use to
+    the other operators); several concurrent calls per actor where the stage allows."""
+    calls = max(s.resources.max_concurrent_calls for s in group.stages)
+    low, high = actor_pool_bounds(group.num_gpus, group.num_cpus, group.concurrency,
+                                  ray.cluster_resources())
+    return ray.data.ActorPoolStrategy(min_size=low, max_size=high, initial_size=high,
+                                      max_concurrent_calls_per_actor=calls,
+                                      enable_true_multi_threading=calls > 1)
 
 
 def _decision_uri(output: str, segment_index: int) -> str:

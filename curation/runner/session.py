@@ -9,7 +9,8 @@ import os
 import ray  # noqa: TID251 - the runner is where Ray lives
 
 
-def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+def start_ray(address: str | None = None, num_cpus: int | None = None,
+              num_gpus: int | None = None) -> None:
     """Idempotent: reuses a running session (tests share one per run)."""
     quiet_ray_data()
     if ray.is_initialized():
@@ -22,6 +23,7 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     ray.init(
         address="local",  # never attach to a cluster left behind in /tmp/ray
         num_cpus=num_cpus,
+        num_gpus=num_gpus,  # tests: logical GPUs on a machine without any
         include_dashboard=False,
         logging_level=logging.WARNING,
         configure_logging=True,

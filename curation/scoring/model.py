@@ -70,14 +70,30 @@ def resolve_device(device: DeviceName) -> torch.device:
     return torch.device(device)
 
 
-def resolve_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype, or None for plain fp32. ``auto``: bf16 on GPUs that have it,
-    else fp16 on GPU; fp32 on CPU (CPU autocast is slower than fp32 on most CPUs)."""
+def resolve_dtype(precision: Precision, device: torch.device) -> torch.dtype:
+    """The weights' dtype. ``auto``: bf16 on GPUs that have it, else fp16; fp32 on CPU
+    (bf16 matmuls are slower than fp32 on most CPUs). Low precision means the weights
+    themselves are cast (open_clip's ``bf16``/``fp16``: linear, conv and attention
+    weights in low precision, LayerNorm in fp32), not fp32 weights under autocast,
+    which re-casts every weight on every forward."""
     if precision == "fp32" or (precision == "auto" and device.type == "cpu"):
-        return None
+        return torch.float32
     if precision == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+_OPEN_CLIP_PRECISION = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
+@contextlib.contextmanager
+def seeded_init(seed: int) -> Iterator[None]:
+    """Random weights that are the same in every actor, run and machine: the CPU
+    generator is seeded inside a fork of its state, so other code's random stream is
+    left as it was (CUDA generators are not touched: weights are built on the CPU)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        yield
 
 
 @dataclass
@@ -88,32 +104,33 @@ class ClipModel:
     preprocess: Callable[[Any], torch.Tensor]
     tokenizer: Callable[..., torch.Tensor]
     device: torch.device
-    autocast_dtype: torch.dtype | None
+    dtype: torch.dtype  # of the weights and of the image input
     name: str
 
     @contextlib.contextmanager
     def inference(self) -> Iterator[None]:
-        """no_grad plus autocast in the configured precision."""
+        """No autograd bookkeeping (thread-local: enter it on the thread that runs)."""
         with torch.inference_mode():
-            if self.autocast_dtype is None:
-                yield
-            else:
-                with torch.autocast(self.device.type, dtype=self.autocast_dtype):
-                    yield
+            yield
 
 
 def load_clip(model: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETRAINED,
               model_config_dir: str | None = None, device: DeviceName = "auto",
-              precision: Precision = "auto") -> ClipModel:
-    """Build the model, its eval preprocessing and tokenizer on this worker."""
+              precision: Precision = "auto", init_seed: int = 0) -> ClipModel:
+    """Build the model, its eval preprocessing and tokenizer on this worker. Weights
+    are built on the CPU (random ones from ``init_seed``), cast, then moved."""
     ensure_model_config(model, model_config_dir)
     dev = resolve_device(device)
+    dtype = resolve_dtype(precision, dev)
     if pretrained and ("/" in pretrained or Path(pretrained).suffix) \
             and not Path(pretrained).is_file():
         raise FileNotFoundError(f"pretrained checkpoint {pretrained}: no such file")
-    net, _, preprocess = open_clip.create_model_and_transforms(
-        model, pretrained=pretrained or None, device=dev)
-    net.eval()
+    build = contextlib.nullcontext() if pretrained else seeded_init(init_seed)
+    with build:
+        net, _, preprocess = open_clip.create_model_and_transforms(
+            model, pretrained=pretrained or None, precision=_OPEN_CLIP_PRECISION[dtype],
+            device="cpu")
+    net = net.to(dev).eval()
     return ClipModel(model=net, preprocess=preprocess,
-                     tokenizer=open_clip.get_tokenizer(model), device=dev,
-                     autocast_dtype=resolve_dtype(precision, dev), name=model)
+                     tokenizer=open_clip.get_tokenizer(model), device=dev, dtype=dtype,
+                     name=model)
