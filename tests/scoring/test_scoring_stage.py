@@ -125,6 +125,8 @@ def test_config_resources_and_yaml():
     stage = ClipScoreStage(ClipScoreConfig(num_gpus=0.5, num_cpus=4, concurrency=2))
     res = stage.resources
     assert (res.actor_pool, res.num_gpus, res.num_cpus, res.concurrency) == (True, 0.5, 4, 2)
+    assert res.max_concurrent_calls == 2  # process() is thread-safe
+    assert ClipScoreStage().resources.concurrency is None  # the runner sizes the pool
     assert stage.clip is None  # nothing is loaded on the machine that builds the plan
     cfg = parse_pipeline({"stages": [{"clip_score": {"model": TINY_MODEL,
                                                      "pretrained": None}}]})
@@ -146,3 +148,23 @@ def test_missing_checkpoint_and_unknown_model_are_named(tmp_path):
         ClipScoreStage(ClipScoreConfig(model=TINY_MODEL, pretrained=str(missing))).setup()
     with pytest.raises(ValueError, match="no-such-model"):
         ClipScoreStage(ClipScoreConfig(model="no-such-model", pretrained=None)).setup()
+
+
+def test_model_failure_raises_instead_of_dropping(checkpoint, monkeypatch):
+    """A CUDA error is not bad data: process() raises and no image is dropped."""
+    from curation.scoring.engine import EngineError
+
+    stage = make_stage(checkpoint)
+    stage.setup()
+
+    def broken(*_a, **_k):
+        raise RuntimeError("CUDA error: out of memory")
+
+    monkeypatch.setattr(stage.clip.model, "encode_image", broken)
+    doc = doc_of([IMAGES[0].read_bytes()], ["a cat"])
+    try:
+        with pytest.raises(EngineError, match="out of memory"):
+            stage.process([doc])
+        assert doc.images[0].status == "ok" and doc.images[0].similarities is None
+    finally:
+        stage.close()
