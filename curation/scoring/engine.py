@@ -256,8 +256,8 @@ class ScoringEngine:
             self._work.put(_ImageBatch(jobs, buffer, futures))
 
     def _model_loop(self) -> None:
-        if self.cuda:
-            torch.cuda.set_device(self.clip.device)
+        if self.cuda:  # CUDA's current device is per thread
+            torch.cuda.set_device(self.clip.device.index or 0)
         with self.clip.inference():
             while (item := self._work.get()) is not None:
                 if isinstance(item, _TextBatch):

@@ -62,11 +62,15 @@ def ensure_model_config(model: str, config_dir: str | None) -> None:
 
 
 def resolve_device(device: DeviceName) -> torch.device:
-    """``auto`` is cuda when this worker sees a GPU (called in setup, on the worker)."""
+    """``auto`` is cuda when this worker sees a GPU (called in setup, on the worker).
+    A cuda device always carries its index (the first GPU Ray made visible), so
+    threads can select it (``torch.cuda.set_device`` refuses a bare "cuda")."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda was asked for but this worker sees no GPU")
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("device: cuda was asked for but this worker sees no GPU")
+        return torch.device("cuda", torch.cuda.current_device())
     return torch.device(device)
 
 

@@ -84,3 +84,20 @@ def test_a_failing_model_fails_every_caller(clip, monkeypatch):
             engine.embed_texts(["a cat"])
     finally:
         engine.close()
+
+
+def test_bf16_weights_run_end_to_end():
+    """The GPU precision path (bf16 weights, bf16 input, fp32 LayerNorm), on the CPU."""
+    clip16 = load_clip(TINY_MODEL, None, device="cpu", precision="bf16")
+    engine = ScoringEngine(clip16, batch_size=4, decode_threads=1)
+    try:
+        assert engine.trim  # trimmed texts match encode_text within bf16's tolerance
+        vecs = engine.embed_images(IMAGES[:5]).vecs
+        texts = engine.embed_texts(["a cat", "a rocket on a launch pad"]).vecs
+    finally:
+        engine.close()
+    assert vecs.dtype == np.float32 and vecs.shape == (5, 32)
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    ref = reference(load_clip(TINY_MODEL, None, device="cpu"), IMAGES[:5])
+    assert np.abs(vecs - ref).max() < 0.05  # same seeded weights, rounded to bf16
+    assert texts.shape == (2, 32)
