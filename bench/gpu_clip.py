@@ -245,7 +245,8 @@ def main() -> int:
     p.add_argument("--n", type=int, default=8000)
     p.add_argument("--models", default="ViT-B-32,ViT-L-14")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--unit-size", type=int, default=256, help="documents per unit")
+    p.add_argument("--unit-size", type=int, default=1024,
+                   help="documents per unit (pipelines/coyo.yaml uses 1024)")
     p.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) - 2),
                    help="decode threads (stage and bare loop)")
     p.add_argument("--actor-cpus", type=float, default=None,

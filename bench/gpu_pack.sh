@@ -14,7 +14,7 @@ DIR=${GPU_PACK_DIR:-.gpu_pack}
 pin() { grep -i "^$1==" constraints.txt | head -1; }
 PKGS="ray open_clip_torch ftfy wcwidth pydantic pydantic_core annotated-types \
 typing-inspection webdataset braceexpand ImageHash PyWavelets jsonschema \
-jsonschema-specifications referencing rpds-py"
+jsonschema-specifications referencing rpds-py typing_extensions"
 rm -rf $DIR/wheels $DIR/site
 mkdir -p $DIR/wheels $DIR/site
 for name in $PKGS; do

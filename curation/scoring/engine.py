@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import logging
 import queue
+import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,6 +44,7 @@ from curation.scoring.prepare import InputSpec, channel_stats, decode_into
 
 log = logging.getLogger(__name__)
 MAX_QUEUED = 2  # batches launched on the GPU and not yet finished
+GIL_SWITCH_S = 0.001
 
 
 class EngineError(RuntimeError):
@@ -148,6 +150,11 @@ class ScoringEngine:
         self.batch_size = batch_size
         self.text_batch_size = text_batch_size or batch_size
         self.cuda = clip.device.type == "cuda"
+        if self.cuda and sys.getswitchinterval() > GIL_SWITCH_S:
+            # The model thread launches a forward op by op, needing the GIL each time;
+            # next to the callers' Python bookkeeping it would wait up to 5 ms (the
+            # default) per hand-over. The actor's process is this stage's alone.
+            sys.setswitchinterval(GIL_SWITCH_S)
         self.trim = trim_is_exact(clip)
         self.stats = channel_stats(self.spec, clip.device)
         self._inflight: collections.deque = collections.deque()  # CUDA events
