@@ -3,8 +3,9 @@
 ``pretrained`` is an open_clip tag (downloaded from the hub where there is network),
 a local checkpoint path (a state dict ``.pt``/``.bin``/``.safetensors``), or None for
 random weights (tests, benchmarks), drawn on the CPU from a fixed seed so every actor,
-run and machine (same torch build) gets the same ones. ``model_config_dir`` registers extra architecture
-JSON files with ``open_clip.add_model_config`` so a pipeline can name them.
+run and machine (same torch build) gets the same ones. ``model_config_dir`` registers
+extra architecture JSON files with ``open_clip.add_model_config`` so a pipeline can
+name them.
 
 The MMC4 default is OpenAI's ViT-L/14 (MMC4 README: "CLIP ViT-L/14"); in open_clip
 that checkpoint was trained with QuickGELU, hence ``ViT-L-14-quickgelu``.
