@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -153,6 +154,11 @@ def actor_pool_bounds(num_gpus: float, num_cpus: float, concurrency: int | None,
         raise ValueError(f"a stage asks for {num_gpus:g} GPU(s) per actor but the Ray "
                          f"cluster has {gpus:g}; set num_gpus: 0 to run it on CPUs")
     by_cpu = int((cluster.get("CPU", 0.0) - 1) / num_cpus + 1e-9) if num_cpus > 0 else by_gpu
+    if by_cpu < by_gpu:
+        logging.getLogger(__name__).warning(
+            "%d actors fit the cluster's GPUs but only %d its CPUs (num_cpus: %g each, "
+            "one CPU left for tasks): lower num_cpus to use every GPU", by_gpu,
+            max(1, by_cpu), num_cpus)
     return 1, max(1, min(by_gpu, by_cpu))
 
 
