@@ -252,7 +252,7 @@ def main() -> int:
     p.add_argument("--actor-cpus", type=float, default=None,
                    help="num_cpus of the clip actor (default: half the CPUs)")
     p.add_argument("--work", default="/tmp/gpu_clip_work")
-    p.add_argument("--out", default=os.environ.get("OUT") or str(REPO / "bench"))
+    p.add_argument("--out", default=os.environ.get("OUT") or "/tmp/gpu_clip_out")
     p.add_argument("--run-timeout", type=int, default=240)
     p.add_argument("--skip-gpu-decode", action="store_true")
     args = p.parse_args()

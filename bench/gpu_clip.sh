@@ -7,7 +7,7 @@
 # It generates ~8,000 deterministic JPEGs (256-1600 px), then for ViT-B-32 and ViT-L-14
 # (random weights, bf16) measures the bare model on GPU tensors, a bare loop with the
 # stage's decode, and the clip_score stage through `curate run`; prints images/s and the
-# ratios, writes $OUT/gpu_clip.json (or bench/gpu_clip.json). Details: bench/gpu_clip.py.
+# ratios, writes $OUT/gpu_clip.json (else /tmp/gpu_clip_out/). Details: bench/gpu_clip.py.
 # Nothing is downloaded: models have random weights, images are served on 127.0.0.1.
 #
 # Python packages: whatever `python3` imports; if ray/open_clip/pydantic/webdataset/
@@ -34,7 +34,11 @@ if ! "$PY" -c "$need" >/dev/null 2>&1; then
   [ -f .gpu_pack/site.tar.xz ] || die "python packages missing ($need) and no \
 .gpu_pack/site.tar.xz: run 'bash bench/gpu_pack.sh' where PyPI is reachable and carry .gpu_pack"
   mkdir -p /tmp/gpu_site
-  tar -xJf .gpu_pack/site.tar.xz -C /tmp/gpu_site
+  if command -v xz >/dev/null 2>&1; then
+    tar -xJf .gpu_pack/site.tar.xz -C /tmp/gpu_site
+  else
+    "$PY" -c "import tarfile; tarfile.open('.gpu_pack/site.tar.xz').extractall('/tmp/gpu_site', filter='fully_trusted')"
+  fi
   export PYTHONPATH="/tmp/gpu_site${PYTHONPATH:+:$PYTHONPATH}"
   "$PY" -c "$need" || die "packages still missing after unpacking .gpu_pack (see above)"
 fi
