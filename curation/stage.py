@@ -25,7 +25,10 @@ class Resources:
     num_gpus: float = 0.0
     # A stateful stage (model, session) runs in a pool of long-lived actors.
     actor_pool: bool = False
-    concurrency: int | None = None
+    concurrency: int | None = None  # actors; None: the runner sizes the pool
+    # process() calls one actor may run at once (threads); > 1 only for stages whose
+    # process() is thread-safe (overlaps one unit's CPU work with another's model work)
+    max_concurrent_calls: int = 1
 
 
 class StageConfig(BaseModel):

@@ -13,11 +13,13 @@ DATA = REPO / "tests" / "data"
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray for the whole run (ray.init costs ~3 s), bound to loopback."""
+    """One local Ray for the whole run (ray.init costs ~3 s), bound to loopback. Two
+    logical GPUs let GPU actor pools be scheduled (and counted) without a GPU: their
+    stages fall back to the CPU where CUDA is unavailable."""
     from curation.runner.session import start_ray, stop_ray
 
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    start_ray(address=None, num_cpus=2)
+    start_ray(address=None, num_cpus=2, num_gpus=2)
     yield
     stop_ray()
 

@@ -9,6 +9,7 @@ are read; the only barriers are the global stages' fits between passes.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from curation.runner.units import (
     bound_chain,
 )
 from shards.layout import STATS
+
+log = logging.getLogger(__name__)
 
 
 class RunFailed(RuntimeError):
@@ -93,24 +96,47 @@ class LineInput:
     ingest_config: IngestConfig | None = None
 
 
-def _pool_size(group: OpGroup) -> int:
-    """Actors of a pool: the stage's own ``concurrency``, else every GPU (or CPU) of
-    the cluster divided by what one actor claims."""
-    if group.concurrency:
-        return group.concurrency
-    res = ray.cluster_resources()
-    if group.num_gpus > 0:
-        return max(1, int(res.get("GPU", 0) / group.num_gpus))
-    return max(1, int(res.get("CPU", 1) / max(group.num_cpus, 0.01)))
+def actor_pool_bounds(num_gpus: float, num_cpus: float, concurrency: int | None,
+                      cluster: dict[str, float]) -> tuple[int, int]:
+    """(min, max) actors. A pinned ``concurrency`` is a fixed pool. GPU actors: up to
+    every GPU of the cluster (``GPU / num_gpus``: fractional GPUs pack several actors
+    per GPU), capped so the actors leave a CPU for the pipeline's tasks. CPU actors:
+    one (each already uses its ``num_cpus`` threads; pin ``concurrency`` for more)."""
+    if concurrency:
+        return concurrency, concurrency
+    if num_gpus <= 0:
+        return 1, 1
+    gpus = cluster.get("GPU", 0.0)
+    by_gpu = int(gpus / num_gpus + 1e-9)
+    if by_gpu < 1:
+        raise ValueError(f"a stage asks for {num_gpus:g} GPU(s) per actor but the Ray "
+                         f"cluster has {gpus:g}; set num_gpus: 0 to run it on CPUs")
+    by_cpu = int((cluster.get("CPU", 0.0) - 1) / num_cpus + 1e-9) if num_cpus > 0 \
+        else by_gpu
+    if by_cpu < by_gpu:
+        log.warning("%d actors fit the cluster's GPUs but only %d its CPUs (num_cpus: %g "
+                    "each, one CPU left for tasks): lower num_cpus to use every GPU",
+                    by_gpu, max(1, by_cpu), num_cpus)
+    return 1, max(1, min(by_gpu, by_cpu))
+
+
+def _actor_pool(group: OpGroup) -> Any:
+    """Autoscaling pool, started at its largest size (GPUs held by it are of no use to
+    the other operators); several concurrent calls per actor where the stage allows."""
+    calls = max(op.stage.resources.max_concurrent_calls for op in group.ops)
+    low, high = actor_pool_bounds(group.num_gpus, group.num_cpus, group.concurrency,
+                                  ray.cluster_resources())
+    return ray.data.ActorPoolStrategy(min_size=low, max_size=high, initial_size=high,
+                                      max_concurrent_calls_per_actor=calls,
+                                      enable_true_multi_threading=calls > 1)
 
 
 def _map_group(ds: Any, group: OpGroup, settings: ChainSettings,
                source: Location | None, end: End | None) -> Any:
     if group.actor_pool:
         return ds.map(bound_chain(group.ops, settings, source, end),
-                      compute=ray.data.ActorPoolStrategy(min_size=1,
-                                                         max_size=_pool_size(group)),
-                      num_cpus=group.num_cpus, num_gpus=group.num_gpus)
+                      compute=_actor_pool(group), num_cpus=group.num_cpus,
+                      num_gpus=group.num_gpus)
     return ds.map(UnitChain(group.ops, settings, source=source, end=end),
                   num_cpus=group.num_cpus)
 

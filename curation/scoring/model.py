@@ -2,8 +2,10 @@
 
 ``pretrained`` is an open_clip tag (downloaded from the hub where there is network),
 a local checkpoint path (a state dict ``.pt``/``.bin``/``.safetensors``), or None for
-random weights (tests, benchmarks). ``model_config_dir`` registers extra architecture
-JSON files with ``open_clip.add_model_config`` so a pipeline can name them.
+random weights (tests, benchmarks), drawn on the CPU from a fixed seed so every actor,
+run and machine (same torch build) gets the same ones. ``model_config_dir`` registers
+extra architecture JSON files with ``open_clip.add_model_config`` so a pipeline can
+name them.
 
 The MMC4 default is OpenAI's ViT-L/14 (MMC4 README: "CLIP ViT-L/14"); in open_clip
 that checkpoint was trained with QuickGELU, hence ``ViT-L-14-quickgelu``.
@@ -62,22 +64,42 @@ def ensure_model_config(model: str, config_dir: str | None) -> None:
 
 
 def resolve_device(device: DeviceName) -> torch.device:
-    """``auto`` is cuda when this worker sees a GPU (called in setup, on the worker)."""
+    """``auto`` is cuda when this worker sees a GPU (called in setup, on the worker).
+    A cuda device always carries its index (the first GPU Ray made visible), so
+    threads can select it (``torch.cuda.set_device`` refuses a bare "cuda")."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device: cuda was asked for but this worker sees no GPU")
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("device: cuda was asked for but this worker sees no GPU")
+        return torch.device("cuda", torch.cuda.current_device())
     return torch.device(device)
 
 
-def resolve_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype, or None for plain fp32. ``auto``: bf16 on GPUs that have it,
-    else fp16 on GPU; fp32 on CPU (CPU autocast is slower than fp32 on most CPUs)."""
+def resolve_dtype(precision: Precision, device: torch.device) -> torch.dtype:
+    """The weights' dtype. ``auto``: bf16 on GPUs that have it, else fp16; fp32 on CPU
+    (bf16 matmuls are slower than fp32 on most CPUs). Low precision means the weights
+    themselves are cast (open_clip's ``bf16``/``fp16``: linear, conv and attention
+    weights in low precision, LayerNorm in fp32), not fp32 weights under autocast,
+    which re-casts every weight on every forward."""
     if precision == "fp32" or (precision == "auto" and device.type == "cpu"):
-        return None
+        return torch.float32
     if precision == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+_OPEN_CLIP_PRECISION = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
+@contextlib.contextmanager
+def seeded_init(seed: int) -> Iterator[None]:
+    """Random weights that are the same in every actor, run and machine: the CPU
+    generator is seeded inside a fork of its state, so other code's random stream is
+    left as it was (CUDA generators are not touched: weights are built on the CPU)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        yield
 
 
 @dataclass
@@ -88,32 +110,33 @@ class ClipModel:
     preprocess: Callable[[Any], torch.Tensor]
     tokenizer: Callable[..., torch.Tensor]
     device: torch.device
-    autocast_dtype: torch.dtype | None
+    dtype: torch.dtype  # of the weights and of the image input
     name: str
 
     @contextlib.contextmanager
     def inference(self) -> Iterator[None]:
-        """no_grad plus autocast in the configured precision."""
+        """No autograd bookkeeping (thread-local: enter it on the thread that runs)."""
         with torch.inference_mode():
-            if self.autocast_dtype is None:
-                yield
-            else:
-                with torch.autocast(self.device.type, dtype=self.autocast_dtype):
-                    yield
+            yield
 
 
 def load_clip(model: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETRAINED,
               model_config_dir: str | None = None, device: DeviceName = "auto",
-              precision: Precision = "auto") -> ClipModel:
-    """Build the model, its eval preprocessing and tokenizer on this worker."""
+              precision: Precision = "auto", init_seed: int = 0) -> ClipModel:
+    """Build the model, its eval preprocessing and tokenizer on this worker. Weights
+    are built on the CPU (random ones from ``init_seed``), cast, then moved."""
     ensure_model_config(model, model_config_dir)
     dev = resolve_device(device)
+    dtype = resolve_dtype(precision, dev)
     if pretrained and ("/" in pretrained or Path(pretrained).suffix) \
             and not Path(pretrained).is_file():
         raise FileNotFoundError(f"pretrained checkpoint {pretrained}: no such file")
-    net, _, preprocess = open_clip.create_model_and_transforms(
-        model, pretrained=pretrained or None, device=dev)
-    net.eval()
+    build = contextlib.nullcontext() if pretrained else seeded_init(init_seed)
+    with build:
+        net, _, preprocess = open_clip.create_model_and_transforms(
+            model, pretrained=pretrained or None, precision=_OPEN_CLIP_PRECISION[dtype],
+            device="cpu")
+    net = net.to(dev).eval()
     return ClipModel(model=net, preprocess=preprocess,
-                     tokenizer=open_clip.get_tokenizer(model), device=dev,
-                     autocast_dtype=resolve_dtype(precision, dev), name=model)
+                     tokenizer=open_clip.get_tokenizer(model), device=dev, dtype=dtype,
+                     name=model)

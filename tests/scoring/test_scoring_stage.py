@@ -43,14 +43,21 @@ def make_stage(checkpoint, **kw) -> ClipScoreStage:
     return ClipScoreStage(cfg)
 
 
+def draft_open(data: bytes, size: int) -> Image.Image:
+    """Pillow's reduced-size JPEG decode to >= size x size, then RGB."""
+    img = Image.open(io.BytesIO(data))
+    img.draft("RGB", (size, size))
+    return img.convert("RGB")
+
+
 def direct_similarities(weights: Path, datas: list[bytes], texts: list[str]) -> np.ndarray:
+    """open_clip's own transform and encoders on the same reduced-size decode."""
     model, _, preprocess = open_clip.create_model_and_transforms(
         TINY_MODEL, pretrained=str(weights))
     model.eval()
     tok = open_clip.get_tokenizer(TINY_MODEL)
     with torch.no_grad():
-        pix = torch.stack([preprocess(Image.open(io.BytesIO(d)).convert("RGB"))
-                           for d in datas])
+        pix = torch.stack([preprocess(draft_open(d, 64)) for d in datas])
         img = model.encode_image(pix, normalize=True)
         txt = model.encode_text(tok(texts), normalize=True)
     return (img @ txt.T).numpy()
@@ -72,10 +79,11 @@ def test_scores_equal_direct_open_clip(checkpoint):
     stage.process([doc, pair])
     expect = direct_similarities(checkpoint[1], datas, TEXTS)
     got = np.array([im.similarities for im in doc.images])
-    np.testing.assert_allclose(got, expect[:, :3], atol=1e-5)
+    # resampling only the cropped region rounds a few pixels by one level
+    np.testing.assert_allclose(got, expect[:, :3], atol=1e-4)
     assert doc.similarity_matrix == [im.similarities for im in doc.images]
     assert pair.images[0].matched_text_index == 0
-    assert pair.images[0].matched_sim == pytest.approx(expect[4, 4], abs=1e-5)
+    assert pair.images[0].matched_sim == pytest.approx(expect[4, 4], abs=1e-4)
     # the written assignment is the MMC4 one on the written matrix
     index, _ = mmc4_assign(got)
     assert [im.matched_text_index for im in doc.images] == index
@@ -99,7 +107,7 @@ def test_bad_bytes_empty_and_long_texts(checkpoint):
     assert row[0] == row[2] == EMPTY_TEXT_SIM
     assert [doc.images[i].matched_text_index for i in (0, 2)] == [1, 1]  # never empty
     expect = direct_similarities(checkpoint[1], [good], [long_text])
-    assert row[1] == pytest.approx(float(expect[0, 0]), abs=1e-5)
+    assert row[1] == pytest.approx(float(expect[0, 0]), abs=1e-4)
 
 
 def test_text_only_documents_and_no_texts(checkpoint):
@@ -117,6 +125,8 @@ def test_config_resources_and_yaml():
     stage = ClipScoreStage(ClipScoreConfig(num_gpus=0.5, num_cpus=4, concurrency=2))
     res = stage.resources
     assert (res.actor_pool, res.num_gpus, res.num_cpus, res.concurrency) == (True, 0.5, 4, 2)
+    assert res.max_concurrent_calls == 2  # process() is thread-safe
+    assert ClipScoreStage().resources.concurrency is None  # the runner sizes the pool
     assert stage.clip is None  # nothing is loaded on the machine that builds the plan
     cfg = parse_pipeline({"stages": [{"clip_score": {"model": TINY_MODEL,
                                                      "pretrained": None}}]})
@@ -128,7 +138,8 @@ def test_config_resources_and_yaml():
 def test_builtin_tiny_model_needs_no_config_dir():
     stage = ClipScoreStage(ClipScoreConfig(model=TINY_MODEL, pretrained=None, device="cpu"))
     stage.setup()
-    assert stage.clip is not None and stage.clip.autocast_dtype is None
+    assert stage.clip is not None and stage.clip.dtype == torch.float32
+    stage.close()
 
 
 def test_missing_checkpoint_and_unknown_model_are_named(tmp_path):
@@ -137,3 +148,23 @@ def test_missing_checkpoint_and_unknown_model_are_named(tmp_path):
         ClipScoreStage(ClipScoreConfig(model=TINY_MODEL, pretrained=str(missing))).setup()
     with pytest.raises(ValueError, match="no-such-model"):
         ClipScoreStage(ClipScoreConfig(model="no-such-model", pretrained=None)).setup()
+
+
+def test_model_failure_raises_instead_of_dropping(checkpoint, monkeypatch):
+    """A CUDA error is not bad data: process() raises and no image is dropped."""
+    from curation.scoring.engine import EngineError
+
+    stage = make_stage(checkpoint)
+    stage.setup()
+
+    def broken(*_a, **_k):
+        raise RuntimeError("CUDA error: out of memory")
+
+    monkeypatch.setattr(stage.clip.model, "encode_image", broken)
+    doc = doc_of([IMAGES[0].read_bytes()], ["a cat"])
+    try:
+        with pytest.raises(EngineError, match="out of memory"):
+            stage.process([doc])
+        assert doc.images[0].status == "ok" and doc.images[0].similarities is None
+    finally:
+        stage.close()
