@@ -12,6 +12,8 @@ import json
 import logging
 import re
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,8 +128,10 @@ def _actor_pool(group: OpGroup) -> Any:
     calls = max(op.stage.resources.max_concurrent_calls for op in group.ops)
     low, high = actor_pool_bounds(group.num_gpus, group.num_cpus, group.concurrency,
                                   ray.cluster_resources())
+    # units are not queued behind a busy actor while another one idles
     return ray.data.ActorPoolStrategy(min_size=low, max_size=high, initial_size=high,
                                       max_concurrent_calls_per_actor=calls,
+                                      max_tasks_in_flight_per_actor=calls,
                                       enable_true_multi_threading=calls > 1)
 
 
@@ -167,8 +171,30 @@ def pass_end(seg: Segment, output: Location, work: Location,
     return StageEnd(docs, facts, seg.collect_for), facts, ".parquet"
 
 
+@contextmanager
+def one_unit_per_block() -> Iterator[None]:
+    """A pass's rows are whole units (megabytes each): one row per block, so units
+    read from one file spread over tasks and actors instead of travelling together.
+    Datasets keep the context they were made in: make them inside."""
+    from ray.data.context import DataContext
+
+    ctx = DataContext.get_current()
+    before = ctx.target_max_block_size
+    ctx.target_max_block_size = 1
+    try:
+        yield
+    finally:
+        ctx.target_max_block_size = before
+
+
 def run_pass(seg: Segment, line: LineInput, output: Location, work: Location,
              state: RunState, stage_input: bool, stage_to: Location | None) -> None:
+    with one_unit_per_block():
+        _run_pass(seg, line, output, work, state, stage_input, stage_to)
+
+
+def _run_pass(seg: Segment, line: LineInput, output: Location, work: Location,
+              state: RunState, stage_input: bool, stage_to: Location | None) -> None:
     end, markers, suffix = pass_end(seg, output, work, stage_to)
     done = {n.removesuffix(suffix) for n in markers.list(suffix)}
     settings = ChainSettings(state.options.keep_text_only,

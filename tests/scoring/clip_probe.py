@@ -16,6 +16,7 @@ class ClipProbeConfig(ClipScoreConfig):
     barrier_dir: str
     actors: int = 2
     barrier_timeout_s: float = 120.0
+    hold_s: float = 0.5  # each unit keeps its actor busy, so units spread over actors
 
 
 class ClipProbeStage(ClipScoreStage):
@@ -25,7 +26,8 @@ class ClipProbeStage(ClipScoreStage):
 
     def setup(self) -> None:
         super().setup()
-        Path(self.config.barrier_dir, str(os.getpid())).touch()
+        Path(self.config.barrier_dir, str(os.getpid())).write_text(
+            os.environ.get("CUDA_VISIBLE_DEVICES", ""))
 
     def process_kept(self, docs: list[Document]) -> None:
         deadline = time.monotonic() + self.config.barrier_timeout_s
@@ -34,6 +36,7 @@ class ClipProbeStage(ClipScoreStage):
                 and time.monotonic() < deadline:
             time.sleep(0.05)
         super().process_kept(docs)
+        time.sleep(self.config.hold_s)
         assert self.clip is not None
         for doc in docs:
             doc.metadata["probe"] = {"pid": os.getpid(),

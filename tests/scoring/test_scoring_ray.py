@@ -128,6 +128,7 @@ def test_gpu_pool_uses_every_gpu_of_the_cluster(ray_session, static_server, tmp_
         probes.append(rec["metadata"]["probe"])
     assert len(probes) == totals["documents_written"] > 0
     assert {p["device"] for p in probes} == {"cpu"}  # no CUDA: CPU fallback
+    actors = {p.name: p.read_text() for p in (tmp_path / "barrier").iterdir()}
+    assert sorted(actors.values()) == ["0", "1"]  # two actors, each holding its own GPU
     by_pid = {p["pid"]: p["gpus"] for p in probes}
-    assert len(by_pid) == 2  # two actors scored
-    assert sorted(by_pid.values()) == ["0", "1"]  # each holding its own GPU
+    assert len(by_pid) == 2  # and both scored (units do not queue behind a busy actor)
