@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from curation.export.vila_records import TOWER_SIZES, coyo_record, mmc4_record, wds_record
+from curation.progress import Ticker
 from curation.storage import filesystem, list_files, remove, write_bytes, write_json
 from shards.layout import join
 from trainer_bridge.shardlist import expand_urls
@@ -128,12 +129,16 @@ def _convert(raw: dict, kind: str, short_side: int | None, skipped: Counter,
 def _spill(output: str, kind: str, short_side: int | None, spill, skipped: Counter,
            sources: tuple[str, ...] | None, storage_options: dict | None) -> int:
     n = 0
-    for url in expand_urls(output, storage_options):
+    urls = expand_urls(output, storage_options)
+    ticker = Ticker("export: reading", len(urls), "shards")
+    for url in urls:
         for raw in read_samples(url, storage_options=storage_options):
             record = _convert(raw, kind, short_side, skipped, sources)
             if record is not None:
                 spill.write(json.dumps(record) + "\n")
                 n += 1
+        ticker.update(1, f"{n:,} samples kept, {sum(skipped.values()):,} skipped")
+    ticker.close()
     return n
 
 
