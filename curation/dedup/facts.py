@@ -74,6 +74,7 @@ def _optional_int(values, n: int) -> tuple[np.ndarray, np.ndarray]:
 class FactTable:
     """Facts as parallel arrays (dense row index = node id)."""
 
+    rid: np.ndarray  # record id (input order); positions when the facts carry none
     doc_id: np.ndarray
     location: np.ndarray
     url_hash: np.ndarray
@@ -102,7 +103,9 @@ class FactTable:
                 sig[i] = np.frombuffer(raw, dtype=np.uint32)
                 has_sig[i] = True
         shingles = list(cols["shingles"]) if "shingles" in cols else [None] * n
-        return cls(np.asarray(cols["doc_id"], dtype=str), np.asarray(cols["location"], dtype=str),
+        rid = np.asarray(cols["rid"], dtype=np.int64) if "rid" in cols else \
+            np.arange(n, dtype=np.int64)
+        return cls(rid, np.asarray(cols["doc_id"], dtype=str), np.asarray(cols["location"], dtype=str),
                    url, has_url, text, has_text, sig, has_sig,
                    np.asarray(cols["num_images"], dtype=np.int64),
                    np.asarray(cols["text_len"], dtype=np.int64), shingles)
