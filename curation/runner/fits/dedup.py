@@ -102,9 +102,13 @@ def _as_follow_rows(batch: pa.Table, kind: int) -> pa.Table:
                      "kind": pa.array(np.ones(batch.num_rows, np.int64))})
 
 
-def _removed_side(requests: pa.Table, rows: pa.Table, column: str) -> pa.Table:
-    return requests.append_column(FACT_UNIT, rows.column(FACT_UNIT)).append_column(
+def _removed_side(requests: pa.Table, rows: pa.Table, column: str, own: bool) -> pa.Table:
+    out = requests.append_column(FACT_UNIT, rows.column(FACT_UNIT)).append_column(
         "payload_a", rows.column(column))
+    if own:  # the removed record's own doc_id and location, for `curate dedup`
+        out = out.append_column("doc_id", rows.column("doc_id")).append_column(
+            "location", rows.column("location"))
+    return out
 
 
 def _decision_rows(requests: pa.Table, rows: pa.Table, column: str, exact: bool
@@ -112,11 +116,15 @@ def _decision_rows(requests: pa.Table, rows: pa.Table, column: str, exact: bool
     sims = [rounded(pair_similarity(a, b, exact)) for a, b in zip(
         requests.column("payload_a").to_pylist(), rows.column(column).to_pylist())]
     methods = [METHODS[m] for m in requests.column("method").to_pylist()]
-    return pa.table({FACT_ID: requests.column("rid"), FACT_UNIT: requests.column(FACT_UNIT),
-                     "method": pa.array(methods, pa.string()),
-                     "duplicate_of": rows.column("doc_id"),
-                     "duplicate_of_location": rows.column("location"),
-                     "similarity": pa.array(sims, pa.float64())})
+    out = pa.table({FACT_ID: requests.column("rid"), FACT_UNIT: requests.column(FACT_UNIT),
+                    "method": pa.array(methods, pa.string()),
+                    "duplicate_of": rows.column("doc_id"),
+                    "duplicate_of_location": rows.column("location"),
+                    "similarity": pa.array(sims, pa.float64())})
+    for name in ("doc_id", "location"):
+        if name in requests.column_names:
+            out = out.append_column(name, requests.column(name))
+    return out
 
 
 def _key_losers(batch: pa.Table) -> pa.Table:
@@ -124,9 +132,10 @@ def _key_losers(batch: pa.Table) -> pa.Table:
     return batch.filter(pa.array(method >= 0)).select(["rid", "cur", "method"])
 
 
-def fit_dedup(stage: DedupStage, facts: ray.data.Dataset, local_edges: int = LOCAL_EDGES
-              ) -> tuple[dict, ray.data.Dataset | None]:
-    """``DedupStage.fit`` on a Ray dataset of facts: (summary, decision rows)."""
+def fit_dedup(stage: DedupStage, facts: ray.data.Dataset, local_edges: int = LOCAL_EDGES,
+              own_columns: bool = False) -> tuple[dict, ray.data.Dataset | None]:
+    """``DedupStage.fit`` on a Ray dataset of facts: (summary, decision rows).
+    ``own_columns`` adds each removed record's doc_id and location to its row."""
     cfg: DedupConfig = stage.config
     column = _payload_column(cfg)
     facts = facts.materialize()
@@ -161,7 +170,7 @@ def fit_dedup(stage: DedupStage, facts: ray.data.Dataset, local_edges: int = LOC
         return {"counts": {}, "documents": n_docs}, None
     both = removed[0].union(*removed[1:]) if len(removed) > 1 else removed[0]
     final = by_key(both, "key", _follow, parts)
-    rows = index.attach(final, "rid", _removed_side, column=column)
+    rows = index.attach(final, "rid", _removed_side, column=column, own=own_columns)
     rows = index.attach(rows, "target", _decision_rows, column=column,
                         exact=cfg.verify_exact).materialize()
     return {"counts": count_by(rows, "method"), "documents": n_docs}, rows
