@@ -23,16 +23,18 @@ def main() -> None:
 
     t0 = time.perf_counter()
     out, files = Path(sys.argv[1]), sys.argv[2:]
-    ids, lines_of, shingles = [], [], []
-    for f in files:
-        with open(f, "rb") as fh:
-            for i, line in enumerate(fh):
-                rec = json.loads(line)
-                toks = words(" ".join(t for t in rec["text_list"] if t))
-                shingles.append([" ".join(s).encode() for s in shingle_tuples(toks, 5)])
-                ids.append((f, i))
-                lines_of.append(line)
-    sigs = MinHash.bulk(shingles, num_perm=128)
+    ids: list[tuple[str, int]] = []
+
+    def shingles():  # streamed: only the signatures stay in memory
+        for f in files:
+            with open(f, "rb") as fh:
+                for i, line in enumerate(fh):
+                    rec = json.loads(line)
+                    toks = words(" ".join(t for t in rec["text_list"] if t))
+                    ids.append((f, i))
+                    yield [" ".join(s).encode() for s in shingle_tuples(toks, 5)]
+
+    sigs = MinHash.bulk(shingles(), num_perm=128)
     lsh = MinHashLSH(threshold=0.8, num_perm=128)
     with lsh.insertion_session() as session:
         for i, m in enumerate(sigs):
@@ -54,9 +56,13 @@ def main() -> None:
     removed = [i for i in range(len(sigs)) if find(i) != i]
     removed_set = set(removed)
     with open(out.with_suffix(".kept.jsonl"), "wb") as fh:
-        for i, line in enumerate(lines_of):
-            if i not in removed_set:
-                fh.write(line)
+        i = 0
+        for f in files:
+            with open(f, "rb") as src:
+                for line in src:
+                    if i not in removed_set:
+                        fh.write(line)
+                    i += 1
     clusters = {}
     for i in range(len(sigs)):
         clusters.setdefault(find(i), []).append(ids[i])

@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 
 from curation.dedup.minhash import EMPTY, MinHasher
-from curation.dedup.normalize import document_text, text_hash, url_hash, word_bytes
+from curation.dedup.normalize import document_text, folded_bytes, url_hash
 from curation.dedup.params import DedupConfig
-from curation.dedup.shingles import batch_shingle_hashes
+from curation.dedup.shingles import batch_word_hashes, shingles_of_words, texts_hashes
 from curation.document import IMAGE_PENDING, Document
 
 _LIVE_IMAGE = {IMAGE_PENDING, "ok"}
@@ -38,10 +38,14 @@ def compute_facts(docs: list[Document], cfg: DedupConfig) -> list[dict]:
     """Facts for the kept documents of a batch (signatures vectorized over the batch)."""
     docs = [d for d in docs if d.kept]
     is_pair = [d.source in cfg.pair_sources for d in docs]
-    tokens = [[] if pair else word_bytes(document_text(d.texts)) for d, pair in zip(docs, is_pair)]
+    texts = [b"" if pair else folded_bytes(document_text(d.texts))
+             for d, pair in zip(docs, is_pair)]
+    words, word_offsets = batch_word_hashes(texts)
+    has_text = (np.diff(word_offsets) > 0).tolist()
+    keys = texts_hashes(words, word_offsets).view(np.int64).tolist() if cfg.exact else None
     sigs = None
     if cfg.minhash:
-        hashes, offsets = batch_shingle_hashes(tokens, cfg.ngram)
+        hashes, offsets = shingles_of_words(words, word_offsets, cfg.ngram)
         sigs = MinHasher(cfg.num_perm, cfg.seed).signatures(hashes, offsets)
     out = []
     for i, doc in enumerate(docs):
@@ -49,10 +53,10 @@ def compute_facts(docs: list[Document], cfg: DedupConfig) -> list[dict]:
             "doc_id": doc.doc_id,
             "location": doc.provenance.location(),
             "url_hash": url_hash(_identity_url(doc, is_pair[i])) if cfg.url else None,
-            "text_hash": text_hash(tokens[i]) if cfg.exact else None,
-            "signature": sigs[i].tobytes() if sigs is not None and tokens[i] else None,
+            "text_hash": keys[i] if keys is not None and has_text[i] else None,
+            "signature": sigs[i].tobytes() if sigs is not None and has_text[i] else None,
             "num_images": sum(1 for im in doc.images if im.status in _LIVE_IMAGE),
-            "text_len": sum(len(t) for t in doc.texts),
+            "text_len": sum(map(len, doc.texts)),
         }
         if cfg.verify_exact and fact["signature"] is not None:
             # raw shingle hashes; deduplicated only for the few candidates verified
@@ -105,7 +109,8 @@ class FactTable:
         shingles = list(cols["shingles"]) if "shingles" in cols else [None] * n
         rid = np.asarray(cols["rid"], dtype=np.int64) if "rid" in cols else \
             np.arange(n, dtype=np.int64)
-        return cls(rid, np.asarray(cols["doc_id"], dtype=str), np.asarray(cols["location"], dtype=str),
+        return cls(rid, np.asarray(cols["doc_id"], dtype=str),
+                   np.asarray(cols["location"], dtype=str),
                    url, has_url, text, has_text, sig, has_sig,
                    np.asarray(cols["num_images"], dtype=np.int64),
                    np.asarray(cols["text_len"], dtype=np.int64), shingles)

@@ -1,22 +1,34 @@
 """Word n-gram shingles as 32-bit hashes, vectorized over a batch of documents.
 
-Each word is hashed once per batch (xxh32, cached in a dict), and an n-gram's hash is
-a fixed linear combination of its word hashes mod 2^64, folded to 32 bits. That is a
-plain function of the shingle, so datasketch given ``shingle_hash`` as its ``hashfunc``
-produces bit-identical signatures (tests/dedup/test_dedup_minhash.py), while the
-batch path needs no Python loop per shingle (datasketch's sha1 per shingle dominates
-its run time, see shared/README.md).
+A batch arrives as normalized bytes (``normalize.folded_bytes``: words separated by
+spaces), never as Python lists of words: word boundaries, word hashes, shingle
+hashes and the exact-text key are all numpy operations over the batch's bytes.
+
+- a word's hash is a polynomial of its bytes mod 2^64, finished by splitmix64;
+- an n-gram's hash is a fixed linear combination of its word hashes mod 2^64,
+  folded to 32 bits;
+- the exact-text key is a polynomial of the document's word hashes, finished the same.
+Each has a scalar reference here (``token_hash``, ``shingle_hash``, ``tokens_hash``),
+so datasketch given ``shingle_hash`` as its ``hashfunc`` produces bit-identical
+signatures (tests/dedup/test_dedup_minhash.py), while the batch path needs no Python
+loop per word or shingle (datasketch's sha1 per shingle dominates its run time, see
+shared/README.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import chain
 
 import numpy as np
-import xxhash
+
+from curation.dedup.lsh import mix64
 
 _MASK64 = (1 << 64) - 1
+_P = 0x100000001B3  # FNV-64 prime: multiplier of a word's bytes
+_Q = 0x9E3779B97F4A7C15 | 1  # multiplier of a document's word hashes
+_LEN = 0xD6E8FEB86659FD93  # mixes the length in, so b"a" and b"a\x00" differ
+_SPACE = 32
+_CHUNK_BYTES = 1 << 22  # bytes hashed per numpy pass (~40 MB of temporaries)
 
 
 def _splitmix64(x: int) -> int:
@@ -26,23 +38,44 @@ def _splitmix64(x: int) -> int:
     return x ^ (x >> 31)
 
 
+def _finish(x: int) -> int:
+    """Scalar ``lsh.mix64``."""
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & _MASK64
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
 def _coefficients(n: int) -> list[int]:
     """Odd, position-specific multipliers: the n-gram hash depends on word order."""
     return [_splitmix64(i + 1) | 1 for i in range(n)]
 
 
 def token_hash(token: str | bytes) -> int:
-    return xxhash.xxh32_intdigest(token if isinstance(token, bytes) else token.encode("utf-8"))
+    """64-bit hash of one normalized word (scalar reference of the batch path)."""
+    data = token if isinstance(token, bytes) else token.encode("utf-8")
+    acc = 0
+    for k, b in enumerate(data):
+        acc = (acc + (b + 1) * pow(_P, k, 1 << 64)) & _MASK64
+    return _finish((acc + len(data) * _LEN) & _MASK64)
 
 
 def shingle_hash(token_hashes: Sequence[int]) -> int:
-    """Scalar reference of the batch path: the 32-bit hash of one n-gram given its
-    word hashes (fewer than n for a short document)."""
-    coef = _coefficients(len(token_hashes))
+    """The 32-bit hash of one n-gram given its word hashes (fewer than n for a short
+    document): scalar reference of the batch path."""
     acc = 0
-    for h, c in zip(token_hashes, coef):
+    for h, c in zip(token_hashes, _coefficients(len(token_hashes))):
         acc = (acc + h * c) & _MASK64
     return (acc >> 32) ^ (acc & 0xFFFFFFFF)
+
+
+def tokens_hash(token_hashes: Sequence[int]) -> int:
+    """The exact-text key of a document from its word hashes (scalar reference)."""
+    acc = 0
+    for i, h in enumerate(token_hashes):
+        acc = (acc + h * pow(_Q, i, 1 << 64)) & _MASK64
+    return _finish(acc ^ len(token_hashes))
 
 
 def shingle_tuples(tokens: list[str], n: int) -> list[tuple[str, ...]]:
@@ -54,28 +87,85 @@ def shingle_tuples(tokens: list[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
 
 
-def batch_shingle_hashes(docs_tokens: list[list[str]] | list[list[bytes]],
-                         n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Shingle hashes of many documents at once.
+def _word_hashes(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start offsets and 64-bit hashes of the space-separated words of ``buf``."""
+    word = np.r_[0, (buf != _SPACE).view(np.int8), 0]
+    edges = np.diff(word)
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    lengths = ends - starts
+    small = lengths.max(initial=0) < (1 << 15)  # int16: numpy's stable sort is a radix sort
+    order = np.argsort(-lengths.astype(np.int16 if small else np.int64), kind="stable")
+    s, neg_len = starts[order], -lengths[order]
+    acc = np.zeros(len(s), dtype=np.uint64)
+    power = 1
+    for j in range(int(-neg_len[0]) if len(s) else 0):
+        k = int(np.searchsorted(neg_len, -j, side="left"))  # words longer than j
+        acc[:k] += (buf[s[:k] + j].astype(np.uint64) + np.uint64(1)) * np.uint64(power)
+        power = (power * _P) & _MASK64
+    hashes = np.empty_like(acc)
+    hashes[order] = mix64(acc + (-neg_len).astype(np.uint64) * np.uint64(_LEN))
+    return starts, hashes
 
-    Returns ``(hashes uint32, offsets int64)``: document d's shingles are
-    ``hashes[offsets[d]:offsets[d+1]]`` (empty for an empty document).
-    """
-    vocab = set().union(*docs_tokens)  # each distinct word is hashed once per batch
-    table = {tok: token_hash(tok) for tok in vocab}
-    lengths = np.fromiter(map(len, docs_tokens), dtype=np.int64, count=len(docs_tokens))
-    flat = np.fromiter(map(table.__getitem__, chain.from_iterable(docs_tokens)),
-                       dtype=np.uint64, count=int(lengths.sum()))
+
+def batch_word_hashes(texts: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Word hashes of many normalized texts: ``(hashes uint64, offsets int64)``, text
+    d's words are ``hashes[offsets[d]:offsets[d+1]]``."""
+    parts_h, counts = [], np.zeros(len(texts), dtype=np.int64)
+    d0 = 0
+    while d0 < len(texts):
+        d1, size = d0, 0
+        while d1 < len(texts) and (d1 == d0 or size + len(texts[d1]) < _CHUNK_BYTES):
+            size += len(texts[d1]) + 1
+            d1 += 1
+        chunk = texts[d0:d1]
+        buf = np.frombuffer(b" ".join(chunk) + b" ", dtype=np.uint8)
+        starts, hashes = _word_hashes(buf)
+        ends = np.cumsum([len(t) + 1 for t in chunk])
+        counts[d0:d1] = np.diff(np.r_[0, np.searchsorted(starts, ends)])
+        parts_h.append(hashes)
+        d0 = d1
+    flat = np.concatenate(parts_h) if parts_h else np.zeros(0, np.uint64)
+    return flat, np.r_[0, np.cumsum(counts)].astype(np.int64)
+
+
+def texts_hashes(words: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Exact-text key (uint64) of each text from its word hashes; 0 for an empty one."""
+    lengths = np.diff(offsets)
+    out = np.zeros(len(lengths), dtype=np.uint64)
+    if len(words) == 0:
+        return out
+    powers = np.cumprod(np.r_[np.uint64(1), np.full(int(lengths.max()) - 1, np.uint64(_Q))]
+                        .astype(np.uint64), dtype=np.uint64)
+    pos = np.arange(len(words)) - np.repeat(offsets[:-1], lengths)
+    terms = words * powers[pos]
+    nonempty = lengths > 0
+    sums = np.add.reduceat(terms, offsets[:-1][nonempty])
+    out[nonempty] = mix64(sums ^ lengths[nonempty].astype(np.uint64))
+    return out
+
+
+def shingles_of_words(words: np.ndarray, offsets: np.ndarray, n: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Shingle hashes (uint32) from word hashes: ``(hashes, offsets)`` per text."""
+    lengths = np.diff(offsets)
     # n-1 zeros after each document: no n-gram crosses a boundary
     starts = np.concatenate(([0], np.cumsum(lengths + n - 1)[:-1])).astype(np.int64)
-    padded = np.zeros(int(lengths.sum()) + (n - 1) * (len(lengths) + 1), dtype=np.uint64)
-    padded[np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-           + np.arange(len(flat))] = flat
+    padded = np.zeros(len(words) + (n - 1) * (len(lengths) + 1), dtype=np.uint64)
+    padded[np.repeat(starts - offsets[:-1], lengths) + np.arange(len(words))] = words
     counts = np.where(lengths >= n, lengths - n + 1, np.minimum(lengths, 1))
-    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-    positions = np.repeat(starts - offsets[:-1], counts) + np.arange(offsets[-1])
+    out_offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    positions = np.repeat(starts - out_offsets[:-1], counts) + np.arange(out_offsets[-1])
     acc = np.zeros(len(positions), dtype=np.uint64)
     for i, c in enumerate(_coefficients(n)):
         acc += padded[positions + i] * np.uint64(c)  # wraps mod 2^64 by design
     folded = (acc >> np.uint64(32)) ^ (acc & np.uint64(0xFFFFFFFF))
-    return folded.astype(np.uint32), offsets
+    return folded.astype(np.uint32), out_offsets
+
+
+def batch_shingle_hashes(docs_tokens: list[list[str]] | list[list[bytes]],
+                         n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shingle hashes of many documents given as word lists (see ``shingles_of_words``)."""
+    texts = [b" ".join(t if isinstance(t, bytes) else t.encode("utf-8") for t in toks)
+             for toks in docs_tokens]
+    words, offsets = batch_word_hashes(texts)
+    return shingles_of_words(words, offsets, n)

@@ -6,9 +6,8 @@ import json
 import math
 
 import numpy as np
-import pytest
-
 import pyarrow as pa
+import pytest
 
 from curation.decisions import facts_table, unit_decision, unit_rids
 from curation.document import Document, ImageRecord, Provenance
