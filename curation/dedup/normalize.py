@@ -10,6 +10,7 @@ import re
 import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import numpy as np
 import xxhash
 
 _PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
@@ -17,7 +18,6 @@ _PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
 # punctuation and the ASCII separators bytes.split() misses become spaces.
 _BYTE_FOLD = bytes(32 if c < 128 and (_PUNCT.match(chr(c)) or chr(c).isspace()) else c
                    for c in range(256))
-_NON_ASCII = re.compile(rb"[\x80-\xff]+")
 # Query keys that only track the visitor; a URL differing only in these is the same page.
 _TRACKING_PREFIXES = ("utm_",)
 _TRACKING_KEYS = {"fbclid", "gclid", "msclkid", "ref", "ref_src", "mc_cid", "mc_eid"}
@@ -29,31 +29,42 @@ def words(text: str) -> list[str]:
     return _PUNCT.sub(" ", unicodedata.normalize("NFKC", text).lower()).split()
 
 
-def folded_bytes(text: str) -> bytes:
-    """``words(text)`` as UTF-8 bytes separated by runs of spaces (``.split()`` gives
-    the words), without one Python object per word: the ASCII part is folded by one
-    bytes.translate, only words with non-ASCII characters go through the regex."""
-    norm = unicodedata.normalize("NFKC", text).lower()
-    folded = norm.encode("utf-8").translate(_BYTE_FOLD)
-    if norm.isascii():
-        return folded
-    parts, pos = [], 0
-    for run in _NON_ASCII.finditer(folded):
-        start = folded.rfind(b" ", 0, run.start()) + 1
-        if start < pos:  # a second run inside a word already folded
-            continue
-        end = folded.find(b" ", run.end())
-        end = len(folded) if end < 0 else end
-        word = folded[start:end].decode("utf-8")
+def ascii_folded(text: str) -> bytes:
+    """NFKC, lowercase, UTF-8, ASCII punctuation and separators made spaces (one
+    bytes.translate); words with non-ASCII characters are finished by ``fold_texts``."""
+    return unicodedata.normalize("NFKC", text).lower().encode("utf-8").translate(_BYTE_FOLD)
+
+
+def fold_texts(texts: list[str]) -> tuple[bytearray, np.ndarray]:
+    """``words(text)`` of many texts as one buffer of UTF-8 words separated by runs of
+    spaces, and the end offset of each text (texts are separated by a space). No
+    Python object per word: only words holding a non-ASCII byte are looked at, and
+    only those with a non-alphanumeric character go through the regex. A folded word
+    is never longer than the original, so it is written back in place."""
+    parts = [ascii_folded(t) for t in texts]
+    buf = bytearray(b" ".join(parts) + b" ")
+    ends = np.cumsum([len(p) + 1 for p in parts], dtype=np.int64)
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    high = np.flatnonzero(arr >= 0x80)
+    if len(high) == 0:
+        return buf, ends
+    space = np.flatnonzero(arr == 32)  # the buffer ends with one: every word has an end
+    end = space[np.searchsorted(space, high)]
+    before = np.searchsorted(space, high) - 1
+    start = np.where(before >= 0, space[np.maximum(before, 0)] + 1, 0)
+    for s, e in sorted(set(zip(start.tolist(), end.tolist()))):
+        word = buf[s:e].decode("utf-8")
         if word.isalnum():  # letters and digits only: the regex would not change it
             continue
-        parts.append(folded[pos:start])
-        parts.append(" ".join(_PUNCT.sub(" ", word).split()).encode("utf-8"))
-        pos = end
-    if not parts:
-        return folded
-    parts.append(folded[pos:])
-    return b" ".join(parts)
+        folded = " ".join(_PUNCT.sub(" ", word).split()).encode("utf-8")
+        buf[s:e] = folded.ljust(e - s)
+    return buf, ends
+
+
+def folded_bytes(text: str) -> bytes:
+    """``words(text)`` as UTF-8 bytes separated by runs of spaces."""
+    buf, _ = fold_texts([text])
+    return bytes(buf)
 
 
 def word_bytes(text: str) -> list[bytes]:

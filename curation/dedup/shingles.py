@@ -27,8 +27,9 @@ _MASK64 = (1 << 64) - 1
 _P = 0x100000001B3  # FNV-64 prime: multiplier of a word's bytes
 _Q = 0x9E3779B97F4A7C15 | 1  # multiplier of a document's word hashes
 _LEN = 0xD6E8FEB86659FD93  # mixes the length in, so b"a" and b"a\x00" differ
+_P_INV = pow(_P, -1, 1 << 64)
 _SPACE = 32
-_CHUNK_BYTES = 1 << 22  # bytes hashed per numpy pass (~40 MB of temporaries)
+_CHUNK_BYTES = 1 << 20  # bytes hashed per numpy pass (~30 MB of temporaries)
 
 
 def _splitmix64(x: int) -> int:
@@ -87,45 +88,49 @@ def shingle_tuples(tokens: list[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
 
 
+def _powers(base: int, n: int) -> np.ndarray:
+    """base**k mod 2^64 for k in [0, n)."""
+    out = np.full(n, base, dtype=np.uint64)
+    out[0] = 1
+    return np.cumprod(out, dtype=np.uint64)  # wraps mod 2^64 by design
+
+
 def _word_hashes(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start offsets and 64-bit hashes of the space-separated words of ``buf``."""
+    """Start offsets and 64-bit hashes of the space-separated words of ``buf``: each
+    word's polynomial is a difference of prefix sums of (byte + 1) * P^k, shifted
+    back to its start by the inverse power (P is odd, so it has one mod 2^64)."""
     word = np.r_[0, (buf != _SPACE).view(np.int8), 0]
     edges = np.diff(word)
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    lengths = ends - starts
-    small = lengths.max(initial=0) < (1 << 15)  # int16: numpy's stable sort is a radix sort
-    order = np.argsort(-lengths.astype(np.int16 if small else np.int64), kind="stable")
-    s, neg_len = starts[order], -lengths[order]
-    acc = np.zeros(len(s), dtype=np.uint64)
-    power = 1
-    for j in range(int(-neg_len[0]) if len(s) else 0):
-        k = int(np.searchsorted(neg_len, -j, side="left"))  # words longer than j
-        acc[:k] += (buf[s[:k] + j].astype(np.uint64) + np.uint64(1)) * np.uint64(power)
-        power = (power * _P) & _MASK64
-    hashes = np.empty_like(acc)
-    hashes[order] = mix64(acc + (-neg_len).astype(np.uint64) * np.uint64(_LEN))
-    return starts, hashes
+    prefix = np.zeros(len(buf) + 1, dtype=np.uint64)
+    np.cumsum((buf.astype(np.uint64) + np.uint64(1)) * _powers(_P, len(buf)), out=prefix[1:])
+    poly = (prefix[ends] - prefix[starts]) * _powers(_P_INV, len(buf) + 1)[starts]
+    lengths = (ends - starts).astype(np.uint64)
+    return starts, mix64(poly + lengths * np.uint64(_LEN))
+
+
+def word_hashes(buf: bytes | bytearray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Word hashes of texts laid out in one buffer (text d ends at ``ends[d]``, texts
+    separated by spaces): ``(hashes uint64, offsets int64)``, text d's words are
+    ``hashes[offsets[d]:offsets[d+1]]``."""
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    parts, counts = [], np.zeros(len(ends), dtype=np.int64)
+    d0, lo = 0, 0
+    while d0 < len(ends):  # chunks of whole texts, ~_CHUNK_BYTES each
+        d1 = max(d0 + 1, int(np.searchsorted(ends, lo + _CHUNK_BYTES, side="right")))
+        hi = int(ends[d1 - 1])
+        starts, hashes = _word_hashes(arr[lo:hi])
+        counts[d0:d1] = np.diff(np.r_[0, np.searchsorted(starts, ends[d0:d1] - lo)])
+        parts.append(hashes)
+        d0, lo = d1, hi
+    flat = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+    return flat, np.r_[0, np.cumsum(counts)].astype(np.int64)
 
 
 def batch_word_hashes(texts: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """Word hashes of many normalized texts: ``(hashes uint64, offsets int64)``, text
-    d's words are ``hashes[offsets[d]:offsets[d+1]]``."""
-    parts_h, counts = [], np.zeros(len(texts), dtype=np.int64)
-    d0 = 0
-    while d0 < len(texts):
-        d1, size = d0, 0
-        while d1 < len(texts) and (d1 == d0 or size + len(texts[d1]) < _CHUNK_BYTES):
-            size += len(texts[d1]) + 1
-            d1 += 1
-        chunk = texts[d0:d1]
-        buf = np.frombuffer(b" ".join(chunk) + b" ", dtype=np.uint8)
-        starts, hashes = _word_hashes(buf)
-        ends = np.cumsum([len(t) + 1 for t in chunk])
-        counts[d0:d1] = np.diff(np.r_[0, np.searchsorted(starts, ends)])
-        parts_h.append(hashes)
-        d0 = d1
-    flat = np.concatenate(parts_h) if parts_h else np.zeros(0, np.uint64)
-    return flat, np.r_[0, np.cumsum(counts)].astype(np.int64)
+    """``word_hashes`` of a list of normalized texts."""
+    ends = np.cumsum([len(t) + 1 for t in texts], dtype=np.int64)
+    return word_hashes(b" ".join(texts) + b" ", ends)
 
 
 def texts_hashes(words: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -155,9 +160,12 @@ def shingles_of_words(words: np.ndarray, offsets: np.ndarray, n: int
     counts = np.where(lengths >= n, lengths - n + 1, np.minimum(lengths, 1))
     out_offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     positions = np.repeat(starts - out_offsets[:-1], counts) + np.arange(out_offsets[-1])
-    acc = np.zeros(len(positions), dtype=np.uint64)
+    # every window of the padded stream at once (contiguous slices), then the starts
+    span = len(padded) - n + 1
+    acc = np.zeros(span, dtype=np.uint64)
     for i, c in enumerate(_coefficients(n)):
-        acc += padded[positions + i] * np.uint64(c)  # wraps mod 2^64 by design
+        acc += padded[i:i + span] * np.uint64(c)  # wraps mod 2^64 by design
+    acc = acc[positions]
     folded = (acc >> np.uint64(32)) ^ (acc & np.uint64(0xFFFFFFFF))
     return folded.astype(np.uint32), out_offsets
 

@@ -22,8 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray  # noqa: TID251 - the runner is where Ray lives
 
-from curation.decisions import facts_table
-from curation.dedup.facts import compute_facts
+from curation.dedup.facts import FACT_SCHEMA, fact_columns
 from curation.dedup.params import DedupConfig
 from curation.dedup.stage import DedupStage
 from curation.document import Document
@@ -35,6 +34,7 @@ from curation.pipeline_config import IngestConfig
 from curation.runner.fits.dedup import fit_dedup
 from curation.runner.fits.shuffle import task_shuffles
 from curation.runner.session import start_ray
+from curation.stage import FACT_ID, FACT_UNIT, facts_schema
 
 FACT_CHUNK = 8192  # records per facts batch (signatures vectorized over it)
 OUTPUT_DIRS = ("documents", "duplicates", "quarantine")
@@ -75,8 +75,11 @@ def _facts_of_file(batch: dict, ingest: IngestConfig, cfg: DedupConfig, out: Loc
 
 
 def _facts(stage: DedupStage, unit: str, rids: list[int], docs: list[Document]) -> pa.Table:
-    facts = compute_facts(docs, stage.config)
-    return facts_table(stage, unit, rids, list(enumerate(facts)))
+    cols = fact_columns(docs, stage.config)
+    schema = facts_schema(stage)
+    return pa.table({FACT_ID: pa.array(rids, pa.int64()), FACT_UNIT: [unit] * len(rids),
+                     **{f.name: pa.array(cols[f.name], f.type) for f in FACT_SCHEMA}},
+                    schema=schema)
 
 
 def facts_dataset(files: list[str], ingest: IngestConfig, cfg: DedupConfig, out: Location,
