@@ -49,10 +49,10 @@ def fold_texts(texts: list[str]) -> tuple[bytearray, np.ndarray]:
     if len(high) == 0:
         return buf, ends
     space = np.flatnonzero(arr == 32)  # the buffer ends with one: every word has an end
-    end = space[np.searchsorted(space, high)]
-    before = np.searchsorted(space, high) - 1
-    start = np.where(before >= 0, space[np.maximum(before, 0)] + 1, 0)
-    for s, e in sorted(set(zip(start.tolist(), end.tolist()))):
+    after = np.unique(np.searchsorted(space, high))  # one entry per non-ASCII word
+    end = space[after]
+    start = np.where(after > 0, space[np.maximum(after - 1, 0)] + 1, 0)
+    for s, e in zip(start.tolist(), end.tolist()):
         word = buf[s:e].decode("utf-8")
         if word.isalnum():  # letters and digits only: the regex would not change it
             continue

@@ -104,7 +104,10 @@ def _word_hashes(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     prefix = np.zeros(len(buf) + 1, dtype=np.uint64)
     np.cumsum((buf.astype(np.uint64) + np.uint64(1)) * _powers(_P, len(buf)), out=prefix[1:])
-    poly = (prefix[ends] - prefix[starts]) * _powers(_P_INV, len(buf) + 1)[starts]
+    # P^-start for each word: products of P^-gap over the gaps between word starts
+    gaps = np.diff(starts, prepend=0)
+    shift = np.cumprod(_powers(_P_INV, int(gaps.max(initial=0)) + 1)[gaps], dtype=np.uint64)
+    poly = (prefix[ends] - prefix[starts]) * shift
     lengths = (ends - starts).astype(np.uint64)
     return starts, mix64(poly + lengths * np.uint64(_LEN))
 

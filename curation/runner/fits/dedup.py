@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import ray  # noqa: TID251 - the runner is where Ray lives
 
-from curation.dedup.finder import METHODS, MINHASH, pair_similarity, rounded
+from curation.dedup.finder import METHODS, MINHASH, pair_similarities, rounded
 from curation.dedup.params import DedupConfig
 from curation.dedup.stage import DedupStage
 from curation.runner.fits import dedup_keys as keys
@@ -41,8 +41,8 @@ def _with_payload(requests: pa.Table, rows: pa.Table, side: str, column: str) ->
 
 def _verify(requests: pa.Table, rows: pa.Table, column: str, exact: bool,
             threshold: float) -> pa.Table:
-    sims = np.array([pair_similarity(a, b, exact) for a, b in zip(
-        requests.column("payload_a").to_pylist(), rows.column(column).to_pylist())])
+    sims = pair_similarities(requests.column("payload_a").to_pylist(),
+                             rows.column(column).to_pylist(), exact)
     keep = sims >= threshold
     return pa.table({"u": requests.column("a").filter(pa.array(keep)),
                      "v": requests.column("b").filter(pa.array(keep))})
@@ -113,8 +113,8 @@ def _removed_side(requests: pa.Table, rows: pa.Table, column: str, own: bool) ->
 
 def _decision_rows(requests: pa.Table, rows: pa.Table, column: str, exact: bool
                    ) -> pa.Table:
-    sims = [rounded(pair_similarity(a, b, exact)) for a, b in zip(
-        requests.column("payload_a").to_pylist(), rows.column(column).to_pylist())]
+    sims = [rounded(x) for x in pair_similarities(
+        requests.column("payload_a").to_pylist(), rows.column(column).to_pylist(), exact)]
     methods = [METHODS[m] for m in requests.column("method").to_pylist()]
     out = pa.table({FACT_ID: requests.column("rid"), FACT_UNIT: requests.column(FACT_UNIT),
                     "method": pa.array(methods, pa.string()),
