@@ -1,8 +1,9 @@
 """`curate dedup --input URI --output URI [--threshold T --num-perm N ...]`.
 
-Writes OUTPUT/documents/NNNNN.jsonl (kept documents, one ``Document.to_dict()`` per
-line, one file per input file), OUTPUT/duplicates.parquet (one row per removed
-document) and OUTPUT/stats.json.
+Writes OUTPUT/documents/NNNNN.jsonl or .parquet (the kept records of input file NNNNN,
+unchanged, in its format), OUTPUT/duplicates/NNNNN.parquet (one row per removed record
+of that file), OUTPUT/quarantine/NNNNN.jsonl (its bad records) and OUTPUT/stats.json
+(written last: the run's completion marker).
 """
 
 from __future__ import annotations
@@ -49,14 +50,14 @@ def _config(args: argparse.Namespace):
 def main(args: argparse.Namespace) -> int:
     if args.address:  # before Ray is imported: see curation/runner/__init__.py
         os.environ["RAY_ADDRESS"] = args.address
+    from curation.location import Location
     from curation.pipeline_config import IngestConfig
-    from curation.runner.dedup_job import run_dedup
-    from curation.storage import exists
+    from curation.runner.dedup_job import OUTPUT_DIRS, run_dedup
 
     cfg = _config(args)
     so = json.loads(args.storage_options) if args.storage_options else None
-    marker = f"{args.output.rstrip('/')}/duplicates.parquet"
-    if exists(marker, so) and not args.overwrite:
+    out = Location.of(args.output, so)
+    if any(out.exists(n) for n in ("stats.json", *OUTPUT_DIRS)) and not args.overwrite:
         raise FileExistsError(f"{args.output} already holds a dedup output (--overwrite)")
     stats = run_dedup(args.input, args.output, cfg, IngestConfig(format=args.format),
                       address=args.address, storage_options=so)
@@ -66,5 +67,5 @@ def main(args: argparse.Namespace) -> int:
     by = ", ".join(f"{m} {n}" for m, n in sorted(stats["removed_by_method"].items()))
     print(f"documents: {stats['documents_in']} in, {stats['kept']} kept, "
           f"{stats['removed']} removed ({by or 'none'}), {stats['quarantined']} quarantined")
-    print(f"kept: {args.output.rstrip('/')}/documents/  duplicates: {marker}")
+    print(f"kept: {out.join('documents')}/  duplicates: {out.join('duplicates')}/")
     return 0

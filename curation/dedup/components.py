@@ -2,7 +2,8 @@
 
 The kept document of a cluster is chosen by a deterministic rule, so reruns and
 different partitionings agree: most images, then longest text, then smallest
-doc_id (then smallest input location, for records that share a doc_id).
+doc_id, then the record that comes first in the input (smallest ``rid``, for records
+that share a doc_id).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 
-def preference_rank(doc_id: np.ndarray, location: np.ndarray, num_images: np.ndarray,
+def preference_rank(doc_id: np.ndarray, rid: np.ndarray, num_images: np.ndarray,
                     text_len: np.ndarray) -> np.ndarray:
     """rank[node]: lower is kept first."""
-    order = np.lexsort((location, doc_id, -text_len, -num_images))
+    order = np.lexsort((rid, doc_id, -text_len, -num_images))
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     return rank

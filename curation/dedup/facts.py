@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 
 from curation.dedup.minhash import EMPTY, MinHasher
-from curation.dedup.normalize import document_text, text_hash, url_hash, word_bytes
+from curation.dedup.normalize import document_text, fold_texts, url_hash
 from curation.dedup.params import DedupConfig
-from curation.dedup.shingles import batch_shingle_hashes
+from curation.dedup.shingles import shingles_of_words, texts_hashes, word_hashes
 from curation.document import IMAGE_PENDING, Document
 
 _LIVE_IMAGE = {IMAGE_PENDING, "ok"}
@@ -34,31 +34,46 @@ def _identity_url(doc: Document, is_pair: bool) -> str | None:
     return None
 
 
-def compute_facts(docs: list[Document], cfg: DedupConfig) -> list[dict]:
-    """Facts for the kept documents of a batch (signatures vectorized over the batch)."""
+def fact_columns(docs: list[Document], cfg: DedupConfig) -> dict[str, list]:
+    """Facts of the kept documents of a batch as columns (``FACT_SCHEMA`` names),
+    signatures vectorized over the batch."""
     docs = [d for d in docs if d.kept]
     is_pair = [d.source in cfg.pair_sources for d in docs]
-    tokens = [[] if pair else word_bytes(document_text(d.texts)) for d, pair in zip(docs, is_pair)]
-    sigs = None
+    buf, ends = fold_texts(["" if pair else document_text(d.texts)
+                            for d, pair in zip(docs, is_pair)])
+    words, word_offsets = word_hashes(buf, ends)
+    has_text = np.diff(word_offsets) > 0
+    n = len(docs)
+    cols: dict[str, list] = {
+        "doc_id": [d.doc_id for d in docs],
+        "location": [d.provenance.location() for d in docs],
+        "url_hash": [url_hash(_identity_url(d, p)) for d, p in zip(docs, is_pair)]
+        if cfg.url else [None] * n,
+        "text_hash": [None] * n, "signature": [None] * n,
+        "num_images": [sum(1 for im in d.images if im.status in _LIVE_IMAGE) for d in docs],
+        "text_len": [sum(map(len, d.texts)) for d in docs],
+        "shingles": [None] * n,
+    }
+    present = np.flatnonzero(has_text).tolist()
+    if cfg.exact:
+        keys = texts_hashes(words, word_offsets).view(np.int64)
+        for i in present:
+            cols["text_hash"][i] = int(keys[i])
     if cfg.minhash:
-        hashes, offsets = batch_shingle_hashes(tokens, cfg.ngram)
+        hashes, offsets = shingles_of_words(words, word_offsets, cfg.ngram)
         sigs = MinHasher(cfg.num_perm, cfg.seed).signatures(hashes, offsets)
-    out = []
-    for i, doc in enumerate(docs):
-        fact = {
-            "doc_id": doc.doc_id,
-            "location": doc.provenance.location(),
-            "url_hash": url_hash(_identity_url(doc, is_pair[i])) if cfg.url else None,
-            "text_hash": text_hash(tokens[i]) if cfg.exact else None,
-            "signature": sigs[i].tobytes() if sigs is not None and tokens[i] else None,
-            "num_images": sum(1 for im in doc.images if im.status in _LIVE_IMAGE),
-            "text_len": sum(len(t) for t in doc.texts),
-        }
-        if cfg.verify_exact and fact["signature"] is not None:
-            # raw shingle hashes; deduplicated only for the few candidates verified
-            fact["shingles"] = hashes[offsets[i]:offsets[i + 1]].tobytes()
-        out.append(fact)
-    return out
+        for i in present:
+            cols["signature"][i] = sigs[i].tobytes()
+            if cfg.verify_exact:
+                # raw shingle hashes; deduplicated only for the few candidates verified
+                cols["shingles"][i] = hashes[offsets[i]:offsets[i + 1]].tobytes()
+    return cols
+
+
+def compute_facts(docs: list[Document], cfg: DedupConfig) -> list[dict]:
+    """Facts for the kept documents of a batch, one dict per document."""
+    cols = fact_columns(docs, cfg)
+    return [dict(zip(cols, row)) for row in zip(*cols.values())]
 
 
 def _optional_int(values, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,6 +89,7 @@ def _optional_int(values, n: int) -> tuple[np.ndarray, np.ndarray]:
 class FactTable:
     """Facts as parallel arrays (dense row index = node id)."""
 
+    rid: np.ndarray  # record id (input order); positions when the facts carry none
     doc_id: np.ndarray
     location: np.ndarray
     url_hash: np.ndarray
@@ -102,7 +118,10 @@ class FactTable:
                 sig[i] = np.frombuffer(raw, dtype=np.uint32)
                 has_sig[i] = True
         shingles = list(cols["shingles"]) if "shingles" in cols else [None] * n
-        return cls(np.asarray(cols["doc_id"], dtype=str), np.asarray(cols["location"], dtype=str),
+        rid = np.asarray(cols["rid"], dtype=np.int64) if "rid" in cols else \
+            np.arange(n, dtype=np.int64)
+        return cls(rid, np.asarray(cols["doc_id"], dtype=str),
+                   np.asarray(cols["location"], dtype=str),
                    url, has_url, text, has_text, sig, has_sig,
                    np.asarray(cols["num_images"], dtype=np.int64),
                    np.asarray(cols["text_len"], dtype=np.int64), shingles)

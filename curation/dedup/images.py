@@ -92,6 +92,13 @@ class ImageFrequencyConfig(StageConfig):
 
 
 def _image_keys(im: ImageRecord, keys: list[str]) -> list[str]:
+    """The image's identities; a hash the downloader left unset (pHash) is computed
+    from the payload here, so ``keys: [phash]`` works without image_dedup before."""
+    if im.data is not None:
+        if "sha256" in keys and im.sha256 is None:
+            im.sha256 = hashlib.sha256(im.data).hexdigest()
+        if "phash" in keys and im.phash is None:
+            im.phash = phash_hex(im.data)
     return [f"{k}:{getattr(im, k)}" for k in keys if getattr(im, k, None)]
 
 

@@ -38,9 +38,6 @@ class DedupConfig(StageConfig):
         "URL only, never by caption text (one caption may fit many images)")
     max_all_pairs: int = Field(default=64, ge=1,
                                description="bucket size above which a star replaces all pairs")
-    distributed_min_docs: int = Field(
-        default=100_000, ge=0,
-        description="fit() hands facts to the runner's distributed engine from this size")
 
     @model_validator(mode="after")
     def _bands_fit(self) -> DedupConfig:

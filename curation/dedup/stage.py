@@ -56,6 +56,8 @@ class DedupStage(GlobalStage):
         return list(zip(kept, facts))
 
     def fit(self, facts: pa.Table) -> Decision:
+        # node order = input order: a large bucket's star starts at its first record
+        facts = facts.sort_by(FACT_ID)
         table = FactTable.from_columns(facts.to_pydict(), self.config.num_perm)
         return decision_from(facts, find_duplicates(table, self.config))
 

@@ -81,3 +81,70 @@ def make_corpus(sentences: list[str], n_docs: int, dup_fraction: float = 0.3,
             out.append(SyntheticDoc(f"doc{len(out):07d}", text, family))
         family += 1
     return out
+
+
+@dataclass
+class SentenceDoc:
+    """A planted document as a list of sentences (an MMC4 ``text_list``)."""
+
+    sentences: list[str]
+    family: int
+
+
+def _join_sentences(vocab: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> list[str]:
+    words_ = vocab[ids]
+    bounds = np.r_[0, np.cumsum(lengths)]
+    return [" ".join(words_[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def make_sentence_corpus(sentences: list[str], n_docs: int, dup_fraction: float = 0.3,
+                         seed: int = 0, size: tuple[int, int] = (20, 45)
+                         ) -> list[SentenceDoc]:
+    """``make_corpus`` for large benchmarks: the same kinds of edits, vectorized with
+    numpy per document (about 20x faster), documents kept as sentence lists."""
+    rng = np.random.default_rng(seed)
+    vocab_list = sorted({w for s in sentences for w in s.split()})
+    vocab = np.array(vocab_list, dtype=object)
+    index = {w: i for i, w in enumerate(vocab_list)}
+    sent_ids = [np.array([index[w] for w in s.split()], dtype=np.int64) for s in sentences]
+    p_variant = dup_fraction / (1 - dup_fraction) / 1.5
+    out: list[SentenceDoc] = []
+    family = 0
+    while len(out) < n_docs:
+        base = [sent_ids[i].copy() for i in rng.choice(len(sent_ids), rng.integers(*size))]
+        flat = np.concatenate(base)
+        hit = rng.random(len(flat)) < 0.15
+        flat[hit] = rng.integers(len(vocab), size=int(hit.sum()))
+        members = [np.split(flat, np.cumsum([len(s) for s in base])[:-1])]
+        if rng.random() < p_variant:
+            for _ in range(rng.integers(1, 3)):
+                parent = members[rng.integers(len(members))]
+                members.append(_fast_variant(rng, parent, sent_ids, len(vocab)))
+        for doc in members[: n_docs - len(out)]:
+            lengths = np.array([len(s) for s in doc])
+            out.append(SentenceDoc(_join_sentences(vocab, np.concatenate(doc), lengths),
+                                   family))
+        family += 1
+    return out
+
+
+def _fast_variant(rng: np.random.Generator, doc: list[np.ndarray],
+                  sent_ids: list[np.ndarray], n_vocab: int) -> list[np.ndarray]:
+    doc = [s.copy() for s in doc]
+    op = OPERATIONS[rng.integers(len(OPERATIONS))]
+    if op == "edit":
+        rate = rng.uniform(0.005, 0.06)
+        for s in doc:
+            hit = rng.random(len(s)) < rate
+            s[hit] = rng.integers(n_vocab, size=int(hit.sum()))
+    elif op == "insert":
+        for _ in range(rng.integers(1, 8)):
+            doc.insert(rng.integers(len(doc) + 1), sent_ids[rng.integers(len(sent_ids))])
+    elif op == "delete":
+        for _ in range(min(len(doc) - 1, rng.integers(1, 8))):
+            doc.pop(rng.integers(len(doc)))
+    else:
+        paras = [doc[i:i + 6] for i in range(0, len(doc), 6)]
+        rng.shuffle(paras)
+        doc = [s for p in paras for s in p]
+    return doc

@@ -1,231 +1,201 @@
-"""Document dedup as a Ray Data job: no process holds the whole LSH index.
+"""`curate dedup` as a Ray Data job: files in, kept records and duplicates out, and
+nothing the size of the corpus on the driver.
 
-1. facts (ids, URL/text hashes, MinHash signature) are computed per input file or
-   per block, in parallel (``facts_dataset``);
-2. every document emits one row per key it can collide on (URL hash, text hash, one
-   per LSH band); rows are shuffled by ``groupby(partition)`` where
-   ``partition = key mod P``, so each group is a bounded slice of the index and the
-   candidate pairs of a slice come from one vectorized call (``pairs_from_keys``);
-3. only documents that have a candidate at all are fetched to the driver, where
-   candidates are verified (signature estimate, or exact Jaccard of shingle sets)
-   and clustered (``finder.resolve``): that set scales with the duplicates, not
-   with the corpus.
+1. one task per input file reads its records and computes their dedup facts (record
+   id = input file << 40 | the record's ordinal in the file); bad records go to
+   ``quarantine/NNNNN.jsonl`` from the same task;
+2. ``fits.dedup.fit_dedup`` decides on Ray Data, as for the pipeline stage;
+3. the removed records are grouped by input file with that file's task row, and one
+   task per file re-reads its raw records and writes the kept ones unchanged
+   (``documents/NNNNN.jsonl`` or ``.parquet``) with the file's
+   ``duplicates/NNNNN.parquet``; only per-file counts come back.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import ray  # noqa: TID251 - the runner is where Ray lives
-import xxhash
 
-from curation.dedup.facts import FACT_SCHEMA, FactTable, compute_facts
-from curation.dedup.finder import EXACT, MINHASH, URL, resolve
-from curation.dedup.lsh import band_keys, pairs_from_keys
+from curation.dedup.facts import FACT_SCHEMA, fact_columns
 from curation.dedup.params import DedupConfig
+from curation.dedup.stage import DedupStage
 from curation.document import Document
-from curation.ingest.files import expand_inputs
+from curation.ingest.files import detect_format, expand_inputs, iter_jsonl_streams, open_binary
+from curation.ingest.mmc4 import _iter_lines
 from curation.ingest.reader import read_input
+from curation.location import Location
 from curation.pipeline_config import IngestConfig
+from curation.runner.fits.dedup import fit_dedup
+from curation.runner.fits.shuffle import task_shuffles
 from curation.runner.session import start_ray
-from curation.storage import atomic_write, write_bytes, write_json, write_parquet
+from curation.stage import FACT_ID, FACT_UNIT, facts_schema
 
-ROWS_PER_PARTITION = 4_000_000  # key rows per shuffled group (~100 MB of numpy)
-_FACT_CHUNK = 2048
-BLOCK_ROWS = 20_000  # facts per block when the job is handed a list
-
-
-def facts_table(facts: list[dict]) -> pa.Table:
-    return pa.Table.from_pylist(facts, schema=FACT_SCHEMA)
-
-
-def _facts_of_file(batch: dict, ingest: IngestConfig, cfg: DedupConfig,
-                   storage_options: dict | None) -> Iterator[pa.Table]:
-    for path in batch["path"]:
-        chunk: list[Document] = []
-        for rec in read_input(str(path), ingest, storage_options):
-            if isinstance(rec, Document):
-                chunk.append(rec)
-            if len(chunk) >= _FACT_CHUNK:
-                yield facts_table(compute_facts(chunk, cfg))
-                chunk = []
-        if chunk:
-            yield facts_table(compute_facts(chunk, cfg))
-
-
-def facts_dataset(files: list[str], ingest: IngestConfig, cfg: DedupConfig,
-                  storage_options: dict | None = None) -> ray.data.Dataset:
-    """Facts of every document of the input files, one read task per file."""
-    paths = ray.data.from_items([{"path": f} for f in files],
-                                override_num_blocks=max(1, len(files)))
-    return paths.map_batches(_facts_of_file, batch_size=1, batch_format="numpy",
-                             fn_kwargs={"ingest": ingest, "cfg": cfg,
-                                        "storage_options": storage_options})
-
-
-def node_ids(doc_id, location) -> np.ndarray:
-    """Stable 64-bit node id of a record (doc_id alone is shared by URL copies)."""
-    ids = np.fromiter((xxhash.xxh64_intdigest(f"{d}\x00{loc}".encode("utf-8"))
-                       for d, loc in zip(doc_id, location)), dtype=np.uint64)
-    return ids.view(np.int64)
-
-
-def _key_rows(batch: pa.Table, cfg: DedupConfig, partitions: int) -> dict:
-    """One row per (document, collision key): kind, key, node, partition."""
-    cols = batch.to_pydict()
-    table = FactTable.from_columns(cols, cfg.num_perm)
-    nodes = node_ids(cols["doc_id"], cols["location"])
-    kinds, keys, owners = [], [], []
-    for kind, on, arr, mask in ((URL, cfg.url, table.url_hash, table.has_url),
-                                (EXACT, cfg.exact, table.text_hash, table.has_text)):
-        if on:
-            kinds.append(np.full(mask.sum(), kind))
-            keys.append(arr[mask])
-            owners.append(nodes[mask])
-    if cfg.minhash and table.has_sig.any():
-        bk = band_keys(table.sig[table.has_sig], cfg.bands, cfg.rows).view(np.int64)
-        kinds.append(np.full(bk.size, MINHASH))
-        keys.append(bk.ravel())
-        owners.append(np.repeat(nodes[table.has_sig], cfg.bands))
-    if not keys:
-        z = np.zeros(0, np.int64)
-        return {"kind": z, "key": z, "node": z, "partition": z}
-    kind, key = np.concatenate(kinds).astype(np.int64), np.concatenate(keys)
-    return {"kind": kind, "key": key, "node": np.concatenate(owners),
-            "partition": (key.view(np.uint64) % np.uint64(partitions)).astype(np.int64)}
-
-
-def _partition_pairs(group: dict, cfg: DedupConfig) -> dict:
-    """Candidate pairs of one shuffled slice of the index, all kinds at once."""
-    us, vs, ks = [], [], []
-    for kind in np.unique(group["kind"]):
-        sel = group["kind"] == kind
-        cap = cfg.max_all_pairs if kind == MINHASH else 1
-        u, v = pairs_from_keys(group["key"][sel], group["node"][sel], cap)
-        us.append(u)
-        vs.append(v)
-        ks.append(np.full(len(u), kind, dtype=np.int64))
-    if not us:
-        z = np.zeros(0, np.int64)
-        return {"u": z, "v": z, "kind": z}
-    return {"u": np.concatenate(us), "v": np.concatenate(vs), "kind": np.concatenate(ks)}
-
-
-def _select_nodes(batch: pa.Table, wanted: np.ndarray) -> pa.Table:
-    cols = batch.to_pydict()
-    mask = np.isin(node_ids(cols["doc_id"], cols["location"]), wanted)
-    return batch.filter(pa.array(mask))
-
-
-def _collect(ds: ray.data.Dataset, names: list[str]) -> dict[str, np.ndarray]:
-    parts: dict[str, list] = {n: [] for n in names}
-    for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
-        for n in names:
-            parts[n].append(batch[n])
-    return {n: np.concatenate(p) if p else np.zeros(0, np.int64) for n, p in parts.items()}
-
-
-def find_duplicates_distributed(facts: ray.data.Dataset | list[dict],
-                                cfg: DedupConfig) -> list[dict]:
-    """Same result as ``finder.find_duplicates`` for the same facts, on Ray Data."""
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    if not isinstance(facts, ray.data.Dataset):
-        table = facts_table(facts)
-        step = max(BLOCK_ROWS, math.ceil(len(facts) / (4 * cpus)))
-        facts = ray.data.from_arrow([table.slice(i, step) for i in range(0, len(table), step)]
-                                    or [table])
-    n_docs = facts.count()
-    partitions = max(cpus, math.ceil(n_docs * (cfg.bands + 2) / ROWS_PER_PARTITION))
-    keys = facts.map_batches(_key_rows, batch_format="pyarrow",
-                             fn_kwargs={"cfg": cfg, "partitions": partitions})
-    pairs_ds = keys.groupby("partition", num_partitions=partitions).map_groups(
-        _partition_pairs, batch_format="numpy", fn_kwargs={"cfg": cfg})
-    raw = _collect(pairs_ds, ["u", "v", "kind"])
-    if len(raw["u"]) == 0:
-        return []
-    wanted = np.unique(np.concatenate([raw["u"], raw["v"]]))
-    chosen = facts.map_batches(_select_nodes, batch_format="pyarrow",
-                               fn_kwargs={"wanted": wanted})
-    tables = [t for t in ray.get(chosen.to_arrow_refs()) if t.num_rows]
-    if not tables:
-        return []
-    table_pa = pa.concat_tables(tables).cast(FACT_SCHEMA)
-    return _resolve_on_driver(table_pa, raw, cfg)
-
-
-def _resolve_on_driver(table_pa: pa.Table, raw: dict, cfg: DedupConfig) -> list[dict]:
-    cols = table_pa.to_pydict()
-    nodes = node_ids(cols["doc_id"], cols["location"])
-    nodes, first = np.unique(nodes, return_index=True)  # a record read twice counts once
-    cols = {k: [v[i] for i in first] for k, v in cols.items()}
-    table = FactTable.from_columns(cols, cfg.num_perm)
-    mh = raw["kind"] == MINHASH  # URL/exact groups are rebuilt from the fetched hashes
-    u, v = np.searchsorted(nodes, raw["u"][mh]), np.searchsorted(nodes, raw["v"][mh])
-    return resolve(table, u, v, cfg)
-
-
-# ---- `curate dedup`: files in, kept documents + duplicates.parquet out ----------------
-
+FACT_CHUNK = 8192  # records per facts batch (signatures vectorized over it)
+OUTPUT_DIRS = ("documents", "duplicates", "quarantine")
 DUPLICATES_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("location", pa.string()), ("duplicate_of", pa.string()),
     ("duplicate_of_location", pa.string()), ("method", pa.string()),
     ("similarity", pa.float64()),
 ])
+_WRITE_SCHEMA = pa.schema([("unit", pa.string()), ("path", pa.string()),
+                           ("index", pa.int64()), ("rid", pa.int64()), *DUPLICATES_SCHEMA])
+COUNTS = ("documents_in", "kept", "removed", "quarantined")
 
 
-def _write_kept(row: dict, output: str, ingest: IngestConfig, removed_ref: ray.ObjectRef,
-                storage_options: dict | None) -> dict:
-    """Re-read one input file and write its surviving documents as JSONL."""
-    removed = ray.get(removed_ref)
-    counts = {"documents_in": 0, "kept": 0, "removed": 0, "quarantined": 0}
-    quarantine: list[str] = []
+def _unit(index: int) -> str:
+    return f"{index:05d}"
+
+
+def _facts_of_file(batch: dict, ingest: IngestConfig, cfg: DedupConfig, out: Location,
+                   storage_options: dict | None) -> Iterator[pa.Table]:
+    stage = DedupStage(cfg)
+    for path, index in zip(batch["path"], batch["index"]):
+        index, base = int(index), int(index) << 40
+        unit, docs, rids, bad = _unit(int(index)), [], [], []
+        for ordinal, rec in enumerate(read_input(str(path), ingest, storage_options)):
+            if not isinstance(rec, Document):
+                bad.append(rec.to_dict())
+                continue
+            docs.append(rec)
+            rids.append(base + ordinal)
+            if len(docs) >= FACT_CHUNK:
+                yield _facts(stage, unit, rids, docs)
+                docs, rids = [], []
+        if docs:
+            yield _facts(stage, unit, rids, docs)
+        if bad:
+            out.write_bytes(f"quarantine/{unit}.jsonl", b"".join(
+                json.dumps(r, ensure_ascii=False).encode("utf-8") + b"\n" for r in bad))
+
+
+def _facts(stage: DedupStage, unit: str, rids: list[int], docs: list[Document]) -> pa.Table:
+    cols = fact_columns(docs, stage.config)
+    schema = facts_schema(stage)
+    return pa.table({FACT_ID: pa.array(rids, pa.int64()), FACT_UNIT: [unit] * len(rids),
+                     **{f.name: pa.array(cols[f.name], f.type) for f in FACT_SCHEMA}},
+                    schema=schema)
+
+
+def facts_dataset(files: list[str], ingest: IngestConfig, cfg: DedupConfig, out: Location,
+                  storage_options: dict | None = None) -> ray.data.Dataset:
+    """Facts of every record of the input files, one read task per file."""
+    paths = ray.data.from_items([{"path": f, "index": i} for i, f in enumerate(files)],
+                                override_num_blocks=max(1, len(files)))
+    return paths.map_batches(_facts_of_file, batch_size=1, batch_format="numpy",
+                             fn_kwargs={"ingest": ingest, "cfg": cfg, "out": out,
+                                        "storage_options": storage_options})
+
+
+# ---- writing: one task per input file -------------------------------------------------
+
+def _task_rows(batch: pa.Table) -> pa.Table:
+    n = batch.num_rows
+    index = batch.column("index").to_numpy()
+    cols = {"unit": pa.array([_unit(int(i)) for i in index]), "path": batch.column("path"),
+            "index": pa.array(index, pa.int64())}
+    return pa.table({f.name: cols.get(f.name, pa.nulls(n, f.type)) for f in _WRITE_SCHEMA},
+                    schema=_WRITE_SCHEMA)
+
+
+def _removed_rows(batch: pa.Table) -> pa.Table:
+    n = batch.num_rows
+    return pa.table({f.name: batch.column(f.name) if f.name in batch.column_names
+                     else pa.nulls(n, f.type) for f in _WRITE_SCHEMA}, schema=_WRITE_SCHEMA)
+
+
+def _quarantined(out: Location, unit: str) -> list[dict]:
+    if not out.exists(f"quarantine/{unit}.jsonl"):
+        return []
+    return [json.loads(line) for line in out.read_bytes(f"quarantine/{unit}.jsonl").splitlines()]
+
+
+def _write_jsonl(path: str, skip: set[str], out: Location, name: str, ingest: IngestConfig,
+                 storage_options: dict | None) -> int:
+    kept = 0
 
     def write(f) -> None:
-        for rec in read_input(row["path"], ingest, storage_options):
-            if not isinstance(rec, Document):
-                counts["quarantined"] += 1
-                quarantine.append(json.dumps(rec.to_dict()))
-                continue
-            counts["documents_in"] += 1
-            if (rec.doc_id, rec.provenance.location()) in removed:
-                counts["removed"] += 1
-                continue
-            counts["kept"] += 1
-            f.write(json.dumps(rec.to_dict(), ensure_ascii=False).encode("utf-8") + b"\n")
+        nonlocal kept
+        for stream_name, stream in iter_jsonl_streams(path, storage_options):
+            for lineno, raw, too_long in _iter_lines(stream, ingest.max_line_bytes):
+                if too_long or not raw.strip() or f"{stream_name}:{lineno}" in skip:
+                    continue
+                f.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                kept += 1
 
-    uri = f"{output.rstrip('/')}/documents/{int(row['index']):05d}.jsonl"
-    atomic_write(uri, write, storage_options)
-    return {**counts, "quarantine": "\n".join(quarantine)}
+    out.write(name, write)
+    return kept
+
+
+def _write_parquet(path: str, skip: set[str], out: Location, name: str,
+                   storage_options: dict | None) -> int:
+    with open_binary(path, storage_options) as f:
+        table = pq.read_table(f)
+    rows = np.array([f"{path}#row={i}" not in skip for i in range(table.num_rows)])
+    table = table.filter(pa.array(rows, pa.bool_()))
+    out.write_parquet(name, table)
+    return table.num_rows
+
+
+def _write_file(group: pa.Table, out: Location, ingest: IngestConfig,
+                storage_options: dict | None) -> pa.Table:
+    """Kept records of one input file, unchanged, and the file's duplicates table."""
+    task = group.filter(pc.is_valid(group.column("path")))
+    removed = group.filter(pc.is_null(group.column("path")))
+    path, unit = task.column("path")[0].as_py(), task.column("unit")[0].as_py()
+    bad = _quarantined(out, unit)
+    skip = {r["location"] for r in removed.select(["location"]).to_pylist()}
+    skip |= {f"{b['file']}:{b['line']}" if b.get("line") is not None else
+             f"{b['file']}#row={b['row']}" for b in bad
+             if b.get("line") is not None or b.get("row") is not None}
+    whole_file_bad = any(b.get("line") is None and b.get("row") is None for b in bad)
+    if whole_file_bad:
+        kept = 0
+    elif detect_format(path) == "jsonl":
+        kept = _write_jsonl(path, skip, out, f"documents/{unit}.jsonl", ingest,
+                            storage_options)
+    else:
+        kept = _write_parquet(path, skip, out, f"documents/{unit}.parquet", storage_options)
+    if removed.num_rows:
+        out.write_parquet(f"duplicates/{unit}.parquet",
+                          removed.select(DUPLICATES_SCHEMA.names).sort_by("location"))
+    return pa.table({"documents_in": [kept + removed.num_rows], "kept": [kept],
+                     "removed": [removed.num_rows], "quarantined": [len(bad)]})
+
+
+def write_outputs(files: list[str], rows: ray.data.Dataset | None, out: Location,
+                  ingest: IngestConfig, storage_options: dict | None) -> dict:
+    tasks = ray.data.from_items([{"path": f, "index": i} for i, f in enumerate(files)],
+                                override_num_blocks=max(1, len(files)))
+    work = tasks.map_batches(_task_rows, batch_format="pyarrow")
+    if rows is not None:
+        work = work.union(rows.map_batches(_removed_rows, batch_format="pyarrow"))
+    per_file = work.groupby("unit").map_groups(
+        _write_file, batch_format="pyarrow",
+        fn_kwargs={"out": out, "ingest": ingest, "storage_options": storage_options})
+    totals = per_file.sum(list(COUNTS))  # one small row per file, summed
+    return {k: int(totals[f"sum({k})"]) for k in COUNTS}
 
 
 def run_dedup(inputs: list[str], output: str, cfg: DedupConfig, ingest: IngestConfig,
               address: str | None = None, storage_options: dict | None = None) -> dict:
-    """The whole command: facts, distributed duplicates, then one writer per file."""
+    """The whole command: facts, the distributed fit, then one writer per file."""
     start_ray(address)
+    out = Location.of(output, storage_options)
+    for name in (*OUTPUT_DIRS, "stats.json"):
+        out.remove_tree(name)
     files = expand_inputs(inputs, storage_options)
-    facts = facts_dataset(files, ingest, cfg, storage_options).materialize()
-    dups = find_duplicates_distributed(facts, cfg)
-    out = output.rstrip("/")
-    write_parquet(f"{out}/duplicates.parquet", dups, DUPLICATES_SCHEMA, storage_options)
-    removed_ref = ray.put({(d["doc_id"], d["location"]) for d in dups})
-    tasks = ray.data.from_items([{"path": f, "index": i} for i, f in enumerate(files)],
-                                override_num_blocks=max(1, len(files)))
-    per_file = tasks.map(_write_kept, fn_kwargs={
-        "output": out, "ingest": ingest, "removed_ref": removed_ref,
-        "storage_options": storage_options}).take_all()  # one small row per file
-    stats = {k: sum(r[k] for r in per_file)
-             for k in ("documents_in", "kept", "removed", "quarantined")}
-    stats["removed_by_method"] = dict(Counter(d["method"] for d in dups))
+    with task_shuffles():
+        facts = facts_dataset(files, ingest, cfg, out, storage_options)
+        summary, rows = fit_dedup(DedupStage(cfg), facts, own_columns=True)
+        stats = write_outputs(files, rows, out, ingest, storage_options)
+    stats["removed_by_method"] = summary["counts"]
     stats["files"] = len(files)
     stats["config"] = cfg.model_dump()
-    lines = [r["quarantine"] for r in per_file if r["quarantine"]]
-    if lines:
-        write_bytes(f"{out}/quarantine.jsonl", ("\n".join(lines) + "\n").encode(),
-                    storage_options)
-    write_json(f"{out}/stats.json", stats, storage_options)
+    out.write_json("stats.json", stats)
     return stats

@@ -1,25 +1,17 @@
-"""Distributed engines for global stages' ``fit``, by stage name.
+"""Superseded by ``curation.runner.fits`` (``fit_distributed(stage, facts)``).
 
-A global stage's own ``fit`` runs on the driver; a stage whose facts may not fit one
-process (dedup) accepts an ``engine`` keyword, and the runner hands it the Ray Data
-implementation registered here. Stages stay free of Ray imports.
+Kept only so the current ``pipeline._fit`` still imports: no stage takes an
+``engine`` any more, so every global stage fits in-process through this path until
+the rewritten runner calls ``fits.fit_distributed`` on the staged facts.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
-# stage name -> "module:function" (the engine the stage's fit(facts, engine=...) calls)
-DISTRIBUTED_ENGINES: dict[str, str] = {
-    "dedup": "curation.runner.dedup_job:find_duplicates_distributed",
-}
+DISTRIBUTED_ENGINES: dict[str, str] = {}
 
 
 def distributed_engine(stage_name: str) -> Callable[..., Any] | None:
-    target = DISTRIBUTED_ENGINES.get(stage_name)
-    if target is None:
-        return None
-    module, _, fn = target.partition(":")
-    return getattr(importlib.import_module(module), fn)
+    return None

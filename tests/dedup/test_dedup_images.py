@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 from PIL import Image
 
-from curation.dedup.images import ImageDedupStage, ImageFrequencyStage, hamming, phash_hex
+from curation.decisions import run_global_local
+from curation.dedup.images import (
+    ImageDedupStage,
+    ImageFrequencyStage,
+    hamming,
+    phash_hex,
+)
 from curation.document import IMAGE_OK, Document, ImageRecord, Provenance
 from tests.conftest import DATA
 
@@ -56,10 +63,32 @@ def test_images_in_too_many_documents_are_dropped():
                            ImageRecord(url=f"http://cdn/photo{i}.jpg")]) for i in range(4)]
     docs.append(_doc("x", [ImageRecord(url="http://cdn/logo.png")] * 2))  # once per doc
     rare = [_doc(f"r{i}", [ImageRecord(url="http://cdn/rare.png")]) for i in range(3)]
-    facts = stage.collect(docs[:2]) + stage.collect(docs[2:] + rare)
-    decision = stage.fit(facts)
-    assert decision["too_frequent"] == ["url:http://cdn/logo.png"]
-    stage.apply(docs + rare, decision)
-    assert all(d.images[0].status == "too_frequent" for d in docs)
-    assert all(d.images[1].status == "pending" for d in docs[:4])
-    assert all(d.images[0].status == "pending" for d in rare)
+    out, decision = run_global_local(stage, docs + rare)
+    assert decision.summary == {"max_documents": 3, "frequent_keys": 1, "images": 6}
+    assert all(d.images[0].status == "too_frequent" for d in out[:5])
+    assert out[4].images[1].status == "too_frequent"
+    assert all(d.images[1].status == "pending" for d in out[:4])
+    assert all(d.images[0].status == "pending" for d in out[5:])
+
+
+def test_frequency_by_sha256_and_by_phash():
+    """Different URLs, same bytes (sha256) or the same photo re-encoded smaller (pHash):
+    each identity counts the documents it appears in."""
+    cat = _bytes("chelsea.jpg")
+    small = [_bytes("chelsea.jpg", (160 + 8 * i, 107 + 5 * i), quality=70) for i in range(3)]
+    coffee = _bytes("coffee.jpg")
+    by_sha = [_doc(f"s{i}", [_image(cat, f"http://a/{i}.jpg"), _image(coffee, f"c{i}")])
+              for i in range(3)]
+    stage = ImageFrequencyStage(ImageFrequencyStage.Config(max_documents=2, keys=["sha256"]))
+    out, decision = run_global_local(stage, by_sha)
+    assert decision.summary["frequent_keys"] == 2  # cat and coffee bytes, 3 docs each
+    assert all(im.status == "too_frequent" for d in out for im in d.images)
+    resized = [_doc(f"p{i}", [_image(data, f"http://b/{i}.jpg")]) for i, data in
+               enumerate(small)] + [_doc("q", [_image(coffee, "http://b/q.jpg")])]
+    assert len({hashlib.sha256(d.images[0].data).hexdigest() for d in resized}) == 4
+    for keys, dropped in ((["sha256"], []), (["phash"], ["p0", "p1", "p2"])):
+        docs = [_doc(d.doc_id, [_image(d.images[0].data, d.images[0].url)])
+                for d in resized]
+        stage = ImageFrequencyStage(ImageFrequencyStage.Config(max_documents=2, keys=keys))
+        out, _ = run_global_local(stage, docs)
+        assert [d.doc_id for d in out if d.images[0].status == "too_frequent"] == dropped

@@ -72,3 +72,18 @@ def test_large_batches_are_chunked_without_changing_results():
     for d in range(5):
         part = hashes[offsets[d]:offsets[d + 1]]
         np.testing.assert_array_equal(sigs[d], hasher.signature_of(part))
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_batched_pair_similarities_equal_the_scalar_one(exact):
+    from curation.dedup.finder import pair_similarities, pair_similarity
+
+    rng = np.random.default_rng(4)
+    size = (lambda: rng.integers(1, 200)) if exact else (lambda: 128)
+    a = [rng.integers(0, 300, size()).astype(np.uint32).tobytes() for _ in range(60)]
+    b = [rng.integers(0, 300, size()).astype(np.uint32).tobytes() for _ in range(60)]
+    b[3], a[7], b[8] = a[3], None, b""  # identical, and two without payload
+    got = pair_similarities(a, b, exact)
+    want = np.array([pair_similarity(x, y, exact) for x, y in zip(a, b)])
+    np.testing.assert_array_equal(got, want)  # NaN where a payload is missing
+    assert got[3] == 1.0 and np.isnan(got[7]) and np.isnan(got[8])

@@ -27,3 +27,15 @@ def test_word_bytes_is_words_in_utf8():
     for text in samples:
         assert [t.decode() for t in word_bytes(text)] == words(text)
         assert text_hash(word_bytes(text)) == text_hash(words(text))
+
+
+def test_fold_texts_is_words_of_each_text():
+    """Many texts in one buffer: each text's slice splits into its ``words``."""
+    from curation.dedup.normalize import fold_texts
+
+    samples = ["“Start” quoted", "plain ascii, text.", "", "naïve café—end…",
+               "日本語、テキスト。", "tab\there\x1cunit\x85nel", "x’y"]
+    buf, ends = fold_texts(samples)
+    starts = [0, *ends[:-1].tolist()]
+    for text, s, e in zip(samples, starts, ends.tolist()):
+        assert [w.decode() for w in bytes(buf[s:e]).split()] == words(text)

@@ -1,64 +1,88 @@
-"""The Ray Data job gives the in-process answer, and `curate dedup` runs end to end."""
+"""`curate dedup` end to end: kept records written unchanged per input file, duplicates
+per file, the same removals as the in-process fit over the same records."""
 
 from __future__ import annotations
 
 import json
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from curation.cli import main as curate
-from curation.dedup.facts import FactTable, compute_facts
-from curation.dedup.finder import find_duplicates
-from curation.dedup.params import DedupConfig
+from curation.decisions import facts_table
+from curation.dedup.stage import DedupStage
 from curation.dedup.synthetic import load_sentences, make_corpus
-from curation.document import Document, Provenance
+from curation.ingest.reader import read_input
+from curation.pipeline_config import IngestConfig
 from tests.conftest import DATA
 
 
-def _key(d):
-    return d["doc_id"], d["location"]
-
-
 @pytest.fixture(scope="module")
-def docs():
+def corpus():
     sentences = load_sentences(str(DATA / "laion_test_1000.parquet"))
-    synth = make_corpus(sentences, 300, dup_fraction=0.4, seed=11)
-    out = [Document(d.doc_id, "mmc4", f"http://site{i % 250}.com/p", [d.text], [],
-                    Provenance("mem", i + 1)) for i, d in enumerate(synth)]
-    return out  # 50 URL duplicates on top of the planted near-duplicates
+    return make_corpus(sentences, 240, dup_fraction=0.4, seed=11)
 
 
-def test_distributed_equals_local(ray_session, docs):
-    from curation.runner.dedup_job import find_duplicates_distributed
+def _write_inputs(tmp_path, corpus) -> list:
+    files = []
+    for f in range(3):
+        path = tmp_path / "in" / f"part-{f}.jsonl"
+        path.parent.mkdir(exist_ok=True)
+        with open(path, "w") as fh:
+            for i, d in enumerate(corpus[f * 80:(f + 1) * 80]):
+                # 1 in 9 shares its page URL with another document
+                url = f"http://site{(f * 80 + i) % 220}.com/p"
+                fh.write(json.dumps({"url": url, "text_list": [d.text], "image_info": []})
+                         + "\n")
+                if f == 1 and i == 5:
+                    fh.write("{not json\n\n")  # a bad record and a blank line
+        files.append(path)
+    return files
 
-    cfg = DedupConfig()
-    facts = compute_facts(docs, cfg)
-    local = find_duplicates(FactTable.from_records(facts, cfg.num_perm), cfg)
-    dist = find_duplicates_distributed(facts, cfg)
-    assert {d["method"] for d in local} == {"url", "minhash", "exact"} or \
-        {d["method"] for d in local} >= {"url", "minhash"}
-    assert sorted(dist, key=_key) == sorted(local, key=_key)
+
+def _expected(files) -> set[tuple[str, str]]:
+    """(location, duplicate_of) of the in-process fit over the same records."""
+    stage = DedupStage(DedupStage.Config(threshold=0.75))
+    tables, locations = [], {}
+    for index, path in enumerate(files):
+        recs = [r for r in read_input(str(path), IngestConfig()) if hasattr(r, "doc_id")]
+        rids = [(index << 40) + i for i in range(len(recs))]
+        locations.update({rid: r.provenance.location() for rid, r in zip(rids, recs)})
+        tables.append(facts_table(stage, f"{index:05d}", rids,
+                                  stage.collect(recs)))
+    rows = stage.fit(pa.concat_tables(tables)).rows.to_pylist()
+    return {(locations[r["rid"]], r["duplicate_of"]) for r in rows}
 
 
-def test_curate_dedup_command(ray_session, docs, tmp_path, capsys):
-    src = tmp_path / "in.jsonl"
-    with open(src, "w") as f:
-        for d in docs[:120]:
-            f.write(json.dumps({"url": d.url, "text_list": d.texts, "image_info": []}) + "\n")
-        f.write("{not json\n")
+def test_curate_dedup_command(ray_session, corpus, tmp_path, capsys):
+    files = _write_inputs(tmp_path, corpus)
     out = tmp_path / "out"
-    rc = curate(["dedup", "-i", str(src), "-o", str(out), "--threshold", "0.75", "--json"])
+    rc = curate(["dedup", "-i", str(tmp_path / "in"), "-o", str(out), "--threshold", "0.75",
+                 "--json"])
     assert rc == 0
     stats = json.loads(capsys.readouterr().out)
-    dups = pq.read_table(out / "duplicates.parquet").to_pylist()
-    kept = [json.loads(line) for line in open(out / "documents" / "00000.jsonl")]
-    assert stats["documents_in"] == 120 and stats["quarantined"] == 1
-    assert stats["removed"] == len(dups) > 0 and stats["kept"] == len(kept) == 120 - len(dups)
+    dups = pq.read_table(out / "duplicates").to_pylist()
+    kept_lines = [line for f in sorted((out / "documents").iterdir())
+                  for line in f.read_text().splitlines()]
+    assert stats["documents_in"] == 240 and stats["quarantined"] == 1
+    assert stats["removed"] == len(dups) > 20
+    assert stats["kept"] == len(kept_lines) == 240 - len(dups)
     assert sum(stats["removed_by_method"].values()) == len(dups)
-    kept_ids = {d["doc_id"] for d in kept}
-    assert all(d["duplicate_of"] in kept_ids and d["doc_id"] not in kept_ids for d in dups)
-    assert set(pq.read_schema(out / "duplicates.parquet").names) >= {
-        "doc_id", "duplicate_of", "method", "similarity"}
+    assert {"url", "minhash"} <= set(stats["removed_by_method"])
+    # kept records are the input lines, unchanged, in input order
+    inputs = [line for f in files for line in f.read_text().splitlines()
+              if line.startswith('{"url"')]
+    removed = {d["location"] for d in dups}
+    assert kept_lines == [line for f in files for i, line in enumerate(
+        f.read_text().splitlines(), start=1)
+        if line.startswith('{"url"') and f"{f}:{i}" not in removed]
+    assert len(inputs) == 240
+    assert {(d["location"], d["duplicate_of"]) for d in dups} == _expected(files)
+    bad = [json.loads(line) for line in (out / "quarantine" / "00001.jsonl").open()]
+    assert [b["reason"] for b in bad] == ["malformed_json"]
     assert stats["config"]["threshold"] == 0.75
-    assert curate(["dedup", "-i", str(src), "-o", str(out)]) == 2  # refuses to overwrite
+    assert curate(["dedup", "-i", str(tmp_path / "in"), "-o", str(out)]) == 2  # exists
+    (out / "documents" / "99999.jsonl").write_text("stale\n")
+    assert curate(["dedup", "-i", str(files[0]), "-o", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in (out / "documents").iterdir()) == ["00000.jsonl"]

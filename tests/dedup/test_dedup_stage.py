@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from curation.decisions import facts_table, unit_decision, unit_rids
 from curation.dedup.stage import DedupStage
 from curation.document import Document, ImageRecord, Provenance
 from curation.pipeline_config import parse_pipeline
@@ -26,9 +27,23 @@ def _doc(doc_id, text, url=None, images=0, line=1, source="mmc4"):
 
 
 def _run(stage, units):
-    facts = [f for unit in units for f in stage.collect(unit)]
-    decision = json.loads(json.dumps(stage.fit(facts)))  # JSON-safe, as the runner stores it
-    return [stage.apply(unit, decision) for unit in units], decision
+    """What the runner does: collect per unit (rids per unit), one fit, apply per unit
+    with the unit's slice; returns the units and the removed records by doc_id."""
+    import pyarrow as pa
+
+    names = [f"{u:05d}-00000" for u in range(len(units))]
+    rids = [unit_rids(n, len(d)) for n, d in zip(names, units)]
+    facts = pa.concat_tables([facts_table(stage, n, r, stage.collect(d))
+                              for n, r, d in zip(names, rids, units)])
+    decision = stage.fit(facts)
+    summary = json.loads(json.dumps(decision.summary))  # JSON-safe, as the runner stores it
+    out = [stage.apply(d, unit_decision(summary, decision.rows, r))
+           for d, r in zip(units, rids)]
+    docs = {rid: doc for r, d in zip(rids, units) for rid, doc in zip(r, d)}
+    removed = [{**row, "doc_id": docs[row["rid"]].doc_id,
+                "location": docs[row["rid"]].provenance.location()}
+               for row in decision.rows.to_pylist()]
+    return out, {**summary, "duplicates": removed}
 
 
 def test_each_method_and_the_kept_rule():
@@ -104,12 +119,23 @@ def test_dropped_and_empty_documents_are_left_alone():
     assert out[2].drop_reason == "too_short"
 
 
-def test_engine_is_used_for_large_inputs_and_yaml_validates(monkeypatch):
-    calls = []
-    stage = DedupStage(DedupStage.Config(distributed_min_docs=2))
-    facts = stage.collect([_doc("a", _text()), _doc("b", _text(), line=2)])
-    stage.fit(facts, engine=lambda f, cfg: calls.append(len(f)) or [])
-    assert calls == [2]
+def test_ties_go_to_the_smallest_doc_id_then_the_first_record():
+    """Same images, same text length: the smallest doc_id stays, whatever the input
+    order; a doc_id read twice keeps its first record (README, "Deduplication")."""
+    text = _text()
+    docs = [_doc("m", text, "http://x.com/3", line=1), _doc("k", text, "http://x.com/1",
+                                                              line=2),
+            _doc("z", text, "http://x.com/2", line=3), _doc("k", text, "http://x.com/4",
+                                                              line=4)]
+    (out,), decision = _run(DedupStage(), [docs])
+    assert [d.kept for d in out] == [False, True, False, False]
+    assert {(d["location"], d["duplicate_of"], d["duplicate_of_location"])
+            for d in decision["duplicates"]} == {
+        ("in.jsonl:1", "k", "in.jsonl:2"), ("in.jsonl:3", "k", "in.jsonl:2"),
+        ("in.jsonl:4", "k", "in.jsonl:2")}
+
+
+def test_yaml_validates(monkeypatch):
     monkeypatch.setitem(STAGES, "dedup", "curation.dedup.stage:DedupStage")
     cfg = parse_pipeline({"stages": [{"dedup": {"threshold": 0.7, "bands": 14, "rows": 8,
                                                 "num_perm": 112}}]})

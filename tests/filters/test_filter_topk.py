@@ -6,8 +6,10 @@ import json
 import math
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
+from curation.decisions import facts_table, unit_decision, unit_rids
 from curation.document import Document, ImageRecord, Provenance
 from filters.clip_topk import ClipTopKConfig, ClipTopKStage, doc_score
 
@@ -20,13 +22,16 @@ def pair(i: int, sim: float | None, **meta) -> Document:
 
 
 def run_global(stage: ClipTopKStage, units: list[list[Document]]) -> dict:
-    """What the runner does: collect per unit, fit once on all facts (through JSON),
-    apply per unit."""
-    facts = [f for unit in units for f in stage.collect(unit)]
-    decision = json.loads(json.dumps(stage.fit(facts)))
-    for unit in units:
-        stage.apply(unit, decision)
-    return decision
+    """What the runner does: collect per unit, fit once on all facts, apply per unit
+    with the summary passed through JSON."""
+    names = [f"{u:05d}-00000" for u in range(len(units))]
+    rids = [unit_rids(n, len(d)) for n, d in zip(names, units)]
+    facts = pa.concat_tables([facts_table(stage, n, r, stage.collect(d))
+                              for n, r, d in zip(names, rids, units)])
+    summary = json.loads(json.dumps(stage.fit(facts).summary))
+    for unit, r in zip(units, rids):
+        stage.apply(unit, unit_decision(summary, None, r))
+    return summary
 
 
 def kept_ids(units) -> set[str]:
@@ -46,7 +51,6 @@ def test_fraction_is_global_not_per_shard():
     per_unit_0 = sum(d.kept for d in units[0])
     assert per_unit_0 != math.ceil(0.3 * 40)  # a per-shard cut would keep 12 here
     assert {d.drop_reason for u in units for d in u if not d.kept} == {"low_clip_score"}
-    assert stage.counts == {"kept": 30, "low_clip_score": 70}
 
 
 def test_count_with_ties_keeps_exactly_k():
@@ -54,7 +58,16 @@ def test_count_with_ties_keeps_exactly_k():
     units = [[pair(i, s) for i, s in enumerate(sims[:3])],
              [pair(i, s) for i, s in enumerate(sims[3:], start=3)]]
     run_global(ClipTopKStage(ClipTopKConfig(count=3)), units)
-    assert kept_ids(units) == {"id0000", "id0001", "id0002"}  # ties broken by doc_id
+    assert kept_ids(units) == {"id0000", "id0001", "id0002"}  # ties: input order
+
+
+def test_same_doc_id_repeated_across_the_cut_keeps_exactly_k():
+    """One document read three times, its copies tied at the cut: exactly k records
+    pass (issue 13, item 2), the earlier copies in input order."""
+    units = [[pair(0, 0.9), pair(1, 0.5)], [pair(1, 0.5), pair(1, 0.5), pair(2, 0.1)]]
+    decision = run_global(ClipTopKStage(ClipTopKConfig(count=3)), units)
+    assert decision["kept"] == 3
+    assert [d.kept for u in units for d in u] == [True, True, True, False, False]
 
 
 @pytest.mark.parametrize("count,expect", [(0, 0), (5, 5), (50, 5)])
