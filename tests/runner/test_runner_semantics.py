@@ -168,3 +168,31 @@ def test_stale_shards_of_an_earlier_attempt_are_removed(ray_session, tmp_path):
     assert sorted(p.name for p in (out / "shards").iterdir()) == ["000000.tar", "000001.tar"]
     keys = pq.read_table(out / "manifest").column("key").to_pylist()
     assert len(keys) == len(set(keys)) == again["documents_written"] == 7
+
+
+def test_distributed_fits_decide_as_the_in_task_ones_through_a_run(ray_session, tmp_path):
+    """dedup -> image_frequency -> clip_topk with every fit distributed (Ray Data)
+    writes exactly what the in-task fits write."""
+    docs = []
+    for i in range(30):
+        body = " ".join(f"w{i if i % 5 else 0}x{k}" for k in range(40))  # 6 exact copies
+        images = [f"http://i/{i}.jpg"] + (["http://cdn/logo.png"] if i % 2 else [])
+        docs.append(mmc4(f"http://site/{i % 27}", images, quality=round((i * 7) % 10 / 10, 1),
+                         text_list=[body, "second"]))
+    inputs = write_jsonl(tmp_path / "in.jsonl", docs)
+    stages = [{"dedup": {}}, {"image_frequency": {"max_documents": 10, "keys": ["url"]}},
+              {"clip_topk": {"count": 9, "score": "quality"}}]
+    local = run(stages, inputs, tmp_path / "local")
+    spread = run(stages, inputs, tmp_path / "spread", local_fit_max_facts=0)
+    for key in ("documents_written", "documents_dropped", "image_status"):
+        assert spread[key] == local[key], key
+    assert local["documents_written"] == 9
+    # urls repeat from doc 27 on (3 URL copies; doc 27 outranks doc 0 by its extra
+    # image), then docs 5, 10, 15, 20, 25 share one text: 4 exact copies
+    assert local["documents_dropped"]["dedup:duplicate_url"] == 3
+    assert local["documents_dropped"]["dedup:duplicate_exact"] == 4
+    rows = [pq.read_table(tmp_path / o / "manifest").column("key").to_pylist()
+            for o in ("local", "spread")]
+    assert rows[0] == rows[1]
+    fits = json.loads((tmp_path / "spread" / "stats.json").read_text())["stage_seconds"]
+    assert {"dedup.fit", "image_frequency.fit", "clip_topk.fit"} <= set(fits)
