@@ -23,6 +23,7 @@ from curation.pipeline_config import PipelineConfig
 from curation.runner.finalize import finalize_output
 from curation.runner.guard import guard_output
 from curation.runner.plan import Segment, StageGroup, plan_segments
+from curation.runner.services import start_services
 from curation.runner.session import cluster_summary, start_ray
 from curation.runner.units import (
     StageChain,
@@ -118,7 +119,7 @@ def _rows(ds: Any) -> Iterable[dict]:
 
 
 def _chain(ds: Any, segment: Segment, decision_uri: str | None,
-           storage_options: dict | None) -> Any:
+           storage_options: dict | None, services: dict | None = None) -> Any:
     """Map each stage group of a segment onto Ray Data: tasks, or an actor pool."""
     groups: list[StageGroup] = list(segment.groups)
     if segment.apply_global is not None and (not groups or groups[0].actor_pool):
@@ -126,7 +127,7 @@ def _chain(ds: Any, segment: Segment, decision_uri: str | None,
     for i, group in enumerate(groups):
         apply = segment.apply_global if i == 0 else None
         kwargs = dict(apply_global=apply, decision_uri=decision_uri if apply else None,
-                      storage_options=storage_options)
+                      storage_options=storage_options, services=services)
         if group.actor_pool:
             ds = ds.map(StageChain, fn_constructor_args=(group.stages,),
                         fn_constructor_kwargs={**kwargs, "eager_setup": True},
@@ -141,10 +142,25 @@ def _decision_uri(output: str, segment_index: int) -> str:
     return join(output, "_work", f"decision-{segment_index:02d}.json")
 
 
-def _source_ds(units: list[str], source: str, storage_options: dict | None) -> Any:
+def _source_ds(units: list[str], source: str, storage_options: dict | None,
+               num_cpus: float = 1.0) -> Any:
     load = functools.partial(load_unit, src=source, storage_options=storage_options)
     items = [{"unit": u} for u in units]
-    return ray.data.from_items(items, override_num_blocks=max(1, len(items))).map(load)
+    return ray.data.from_items(items, override_num_blocks=max(1, len(items))).map(
+        load, num_cpus=num_cpus)
+
+
+def _edge_cpus(segment: Segment) -> tuple[float, float]:
+    """CPUs for loading a unit and for ending it (staging or writing): those of the
+    first and last task group, so Ray Data fuses load, stages and end into one task
+    (a download task that reserves little CPU must not wait for a whole free CPU to
+    write its unit)."""
+    groups = segment.groups
+    first = groups[0].num_cpus if groups and not groups[0].actor_pool else 1.0
+    last = groups[-1].num_cpus if groups and not groups[-1].actor_pool else 1.0
+    if segment.apply_global is not None and groups and groups[0].actor_pool:
+        first = 1.0
+    return first, last
 
 
 def _run_segment(segment: Segment, units: list[str], source: str, output: str,
@@ -162,15 +178,21 @@ def _run_segment(segment: Segment, units: list[str], source: str, output: str,
             if not exists(join(dest, f"{u}.facts.parquet"), storage_options)]
     prev_decision = _decision_uri(output, segment.index) if segment.apply_global else None
     if todo:
-        ds = _chain(_source_ds(todo, source, storage_options), segment, prev_decision,
-                    storage_options)
-        ds = ds.map(functools.partial(stage_unit, dest=dest, collect_for=gstage,
-                                      storage_options=storage_options))
-        for n, row in enumerate(_rows(ds), 1):
-            summary = json.loads(row["summary"])
-            _add_timing(timings, summary["timing"])
-            progress(f"segment {segment.index} [{n}/{len(todo)}] unit {row['unit']}: "
-                     f"{summary['documents']} documents staged")
+        services = start_services(_segment_stages(segment))
+        try:
+            load_cpus, end_cpus = _edge_cpus(segment)
+            ds = _chain(_source_ds(todo, source, storage_options, load_cpus), segment,
+                        prev_decision, storage_options, services.clients)
+            ds = ds.map(functools.partial(stage_unit, dest=dest, collect_for=gstage,
+                                          storage_options=storage_options),
+                        num_cpus=end_cpus)
+            for n, row in enumerate(_rows(ds), 1):
+                summary = json.loads(row["summary"])
+                _add_timing(timings, summary["timing"])
+                progress(f"segment {segment.index} [{n}/{len(todo)}] unit {row['unit']}: "
+                         f"{summary['documents']} documents staged")
+        finally:
+            services.stop()
     facts: list[dict] = []
     for u in units:
         facts.extend(read_parquet_rows(join(dest, f"{u}.facts.parquet"), storage_options))
@@ -200,20 +222,30 @@ def _run_final(segment: Segment, units: list[str], source: str, config: Pipeline
     if not todo:
         return
     decision = _decision_uri(output, segment.index) if segment.apply_global else None
-    ds = _chain(_source_ds(todo, source, storage_options), segment, decision,
-                storage_options)
-    limits = ShardLimits(config.writer.max_samples, config.writer.max_bytes)
-    ds = ds.map(functools.partial(write_final_unit, output=output, limits=limits,
-                                  storage_options=storage_options))
-    written = 0
-    for n, row in enumerate(_rows(ds), 1):
-        summary = json.loads(row["summary"])
-        _add_timing(timings, summary["timing"])
-        written += summary["documents_written"]
-        progress(f"write [{n}/{len(todo)}] unit {row['unit']}: "
-                 f"{summary['documents_written']}/{summary['documents_in']} documents, "
-                 f"{summary['images_written']} images, {len(summary['shards'])} shard(s)"
-                 f" (total {written} documents)")
+    services = start_services(_segment_stages(segment))
+    try:
+        load_cpus, end_cpus = _edge_cpus(segment)
+        ds = _chain(_source_ds(todo, source, storage_options, load_cpus), segment,
+                    decision, storage_options, services.clients)
+        limits = ShardLimits(config.writer.max_samples, config.writer.max_bytes)
+        ds = ds.map(functools.partial(write_final_unit, output=output, limits=limits,
+                                      storage_options=storage_options),
+                    num_cpus=end_cpus)
+        written = 0
+        for n, row in enumerate(_rows(ds), 1):
+            summary = json.loads(row["summary"])
+            _add_timing(timings, summary["timing"])
+            written += summary["documents_written"]
+            progress(f"write [{n}/{len(todo)}] unit {row['unit']}: "
+                     f"{summary['documents_written']}/{summary['documents_in']} "
+                     f"documents, {summary['images_written']} images, "
+                     f"{len(summary['shards'])} shard(s) (total {written} documents)")
+    finally:
+        services.stop()
+
+
+def _segment_stages(segment: Segment) -> list:
+    return [stage for group in segment.groups for stage in group.stages]
 
 
 def _add_timing(acc: dict[str, float], timing: dict[str, float]) -> None:

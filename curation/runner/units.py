@@ -16,6 +16,7 @@ from curation.document import Document
 from curation.ingest.quarantine import QuarantineRecord
 from curation.ingest.reader import read_input
 from curation.pipeline_config import IngestConfig
+from curation.services import bind_services
 from curation.stage import GlobalStage, Stage
 from curation.storage import read_json, write_bytes, write_json, write_parquet
 from shards.layout import join, unit_id_for
@@ -98,8 +99,9 @@ class StageChain:
 
     def __init__(self, stages: list[Stage], apply_global: GlobalStage | None = None,
                  decision_uri: str | None = None, storage_options: dict | None = None,
-                 eager_setup: bool = False) -> None:
+                 eager_setup: bool = False, services: dict | None = None) -> None:
         self.stages = stages
+        self.services = services  # service clients (curation.runner.services)
         self.apply_global = apply_global
         self.decision_uri = decision_uri
         self.storage_options = storage_options
@@ -110,6 +112,7 @@ class StageChain:
 
     def _setup(self) -> None:
         if not self._ready:
+            bind_services(self.stages, self.services)
             for stage in self.stages:
                 stage.setup()
             if self.apply_global is not None and self.decision_uri:
