@@ -17,18 +17,21 @@ photos, 320-1600 px on the long side, light grain, quality 80-95) served from me
 by an aiohttp server in its own process; URL i serves pool image i % pool.
 
 Ours: ``curate run`` in a subprocess on a fresh local Ray with every CPU:
-ingest -> download (shortest side 256, shrink only, JPEG quality 95; per-host limits
-opened, since img2dataset has none) -> WebDataset shards. img2dataset 1.47:
-``processes_count`` = CPUs, ``thread_count`` = ``--threads``, resize_mode keep_ratio
-(shortest side 256), resize_only_if_bigger, quality 95, output_format webdataset.
+ingest (``--docs-per-unit``) -> download (shortest side 256, shrink only, area filter,
+JPEG quality 95; per-host limits opened, since img2dataset has none; otherwise the
+stage's defaults) -> WebDataset shards. img2dataset 1.47: ``processes_count`` = CPUs,
+``thread_count`` = ``--threads``, resize_mode keep_ratio (shortest side 256),
+resize_only_if_bigger, its default INTER_AREA for shrinking, quality 95,
+output_format webdataset.
 It pins webdataset<0.3 and pandas<3, so it lives in its own venv
 (~/.cache/vlm-curation/img2dataset-venv, built by `make bench`; or
 --img2dataset-python / $IMG2DATASET_PYTHON).
 
 images/s = successful images / the command's whole wall time (start-up included).
-Peak memory = the largest sum of PSS (proportional set size: shared pages split
-between the processes sharing them) over the command's process tree, sampled every
-0.2 s; RSS summed the same way is printed too.
+CPU ms/image = user + system CPU of every process of the command's tree (sampled every
+0.2 s) per successful image: steadier than wall time on a shared machine. Peak memory
+= the largest sum of PSS (proportional set size: shared pages split between the
+processes sharing them) over the tree; RSS summed the same way is printed too.
 """
 
 from __future__ import annotations
