@@ -1,39 +1,47 @@
-"""Benchmark: our download stage vs img2dataset on the same loopback URL list.
+"""Benchmark: the user's command, `curate run` (download only), against img2dataset on
+the same loopback URL list, same machine, same resize, in one run.
 
-    .venv/bin/python bench/download.py                # 3000 URLs, 2 processes
-    .venv/bin/python bench/download.py --n 10000 --processes 4
+    .venv/bin/python bench/download.py                 # 12000 URLs, both lines
+    .venv/bin/python bench/download.py --n 3000 --lines plain
 
-img2dataset is a benchmark-only peer. Its current release (1.47) pins webdataset<0.3
-and pandas<3, so it is installed in its own venv, looked up at
-~/.cache/vlm-curation/img2dataset-venv (or --img2dataset-python / $IMG2DATASET_PYTHON):
+Two lines, each img2dataset then ours:
+- plain: every URL answers;
+- stall: 2% of the URLs (every 50th) stall 30 s before answering; both sides time
+  out after 10 s and do not retry.
 
-    python3 -m venv ~/.cache/vlm-curation/img2dataset-venv
-    ~/.cache/vlm-curation/img2dataset-venv/bin/pip install img2dataset==1.47.0
+Input: a LAION-style Parquet (``url``, ``caption``) of URLs spread over ``--hosts``
+loopback host names (127.0.0.1, 127.0.0.2, ...: all of 127.0.0.0/8 is loopback on
+Linux), as a web crawl's URLs are spread over many hosts; ``--hosts 1`` puts them all
+on one. Images: a pool of real-looking JPEGs (random crops of the bundled demo
+photos, 320-1600 px on the long side, light grain, quality 80-95) served from memory
+by an aiohttp server in its own process; URL i serves pool image i % pool.
 
-Images: a pool of real-looking JPEGs (random crops of the bundled demo photos,
-rescaled to 320-1600 px on the long side, light grain, quality 80-95), served by
-an aiohttp server in its own process on 127.0.0.1; URL i serves pool image
-i % pool. Both tools get the same URL list, the same number of processes, the
-same resize (shortest side 256, only shrink, JPEG quality 95) and write tars:
-img2dataset (bench-only dependency) with output_format=webdataset; ours runs
-``DownloadStage.process`` on batches of ``--batch`` URLs in a multiprocessing
-pool and writes each batch as a WebDataset tar (stdlib tarfile). Our per-host politeness
-limits are opened (``per_host_rps=0``, 64 per host), since every URL shares one
-host and img2dataset has no such limits. Each side runs as a child process;
-images/s counts successful images over its whole wall time (imports included),
-peak memory is the sampled sum of RSS over the child's process tree.
+Ours: ``curate run`` in a subprocess on a fresh local Ray with every CPU:
+ingest (``--docs-per-unit``) -> download (shortest side 256, shrink only, area filter,
+JPEG quality 95; per-host limits opened, since img2dataset has none; otherwise the
+stage's defaults) -> WebDataset shards. img2dataset 1.47: ``processes_count`` = CPUs,
+``thread_count`` = ``--threads``, resize_mode keep_ratio (shortest side 256),
+resize_only_if_bigger, its default INTER_AREA for shrinking, quality 95,
+output_format webdataset.
+It pins webdataset<0.3 and pandas<3, so it lives in its own venv
+(~/.cache/vlm-curation/img2dataset-venv, built by `make bench`; or
+--img2dataset-python / $IMG2DATASET_PYTHON).
+
+images/s = successful images / the command's whole wall time (start-up included).
+CPU ms/image = user + system CPU of every process of the command's tree (sampled every
+0.2 s) per successful image: steadier than wall time on a shared machine. Peak memory
+= the largest sum of PSS (proportional set size: shared pages split between the
+processes sharing them) over the tree; RSS summed the same way is printed too.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -43,9 +51,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 IMAGES = REPO / "curation" / "demo" / "data" / "images"
 SIZE = 256
-# img2dataset 1.47 pins webdataset<0.3 and pandas<3, which clash with the project's
-# pins, so it lives in its own venv (see README "Benchmark"); any interpreter with
-# img2dataset can be named with --img2dataset-python.
+STALL_EVERY = 50  # 2% of the URLs
+STALL_S = 30
+TIMEOUT_S = 10
 PEER_VENV = Path.home() / ".cache" / "vlm-curation" / "img2dataset-venv"
 
 
@@ -75,88 +83,83 @@ def make_pool(out: Path, n: int, seed: int = 0) -> list[Path]:
     return paths
 
 
-def serve(pool_dir: str, port_file: str) -> None:
-    """Child process: aiohttp server on 127.0.0.1 serving /img/<i>.jpg from memory."""
+def serve(pool_dir: str, hosts: int, port_file: str) -> None:
+    """Child process: one aiohttp app on 127.0.0.1..127.0.0.<hosts>, one port."""
+    import asyncio
+
     from aiohttp import web
 
     blobs = [p.read_bytes() for p in sorted(Path(pool_dir).glob("*.jpg"))]
 
-    async def handle(request: web.Request) -> web.Response:
+    async def image(request: web.Request) -> web.Response:
         i = int(request.match_info["i"])
         return web.Response(body=blobs[i % len(blobs)], content_type="image/jpeg")
 
+    async def stall(request: web.Request) -> web.Response:
+        await asyncio.sleep(STALL_S)
+        return await image(request)
+
     async def main() -> None:
         app = web.Application()
-        app.router.add_get("/img/{i}.jpg", handle)
+        app.router.add_get("/img/{i}.jpg", image)
+        app.router.add_get("/stall/{i}.jpg", stall)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
+        first = web.TCPSite(runner, "127.0.0.1", 0, backlog=2048)
+        await first.start()
+        port = first._server.sockets[0].getsockname()[1]
+        for k in range(2, hosts + 1):
+            await web.TCPSite(runner, f"127.0.0.{k}", port, backlog=2048).start()
         Path(port_file).write_text(str(port))
         while True:
             await asyncio.sleep(3600)
 
-    import asyncio
-
     asyncio.run(main())
 
 
-def run_img2dataset(urls_file: str, out: str, processes: int, per_shard: int) -> None:
+def write_urls(path: Path, port: int, n: int, hosts: int, stall: bool) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    urls = []
+    for i in range(n):
+        kind = "stall" if stall and i % STALL_EVERY == STALL_EVERY // 2 else "img"
+        urls.append(f"http://127.0.0.{1 + i % hosts}:{port}/{kind}/{i}.jpg")
+    pq.write_table(pa.table({"url": urls, "caption": [f"image {i}" for i in range(n)]}),
+                   path)
+
+
+def run_img2dataset(urls: str, out: str, processes: int, threads: int) -> None:
     from img2dataset import download
 
-    download(url_list=urls_file, image_size=SIZE, output_folder=out,
-             processes_count=processes, thread_count=64, resize_mode="keep_ratio",
-             resize_only_if_bigger=True, encode_quality=95, output_format="webdataset",
-             input_format="txt", number_sample_per_shard=per_shard, timeout=10,
-             distributor="multiprocessing", retries=0)
+    download(url_list=urls, input_format="parquet", url_col="url", caption_col="caption",
+             output_folder=out, output_format="webdataset", image_size=SIZE,
+             resize_mode="keep_ratio", resize_only_if_bigger=True, encode_quality=95,
+             processes_count=processes, thread_count=threads, timeout=TIMEOUT_S,
+             retries=0, number_sample_per_shard=1000, distributor="multiprocessing")
 
 
-def _our_batch(args: tuple[int, list[str], str]) -> dict:
-    from curation.document import Document, ImageRecord, Provenance
-    from curation.download.config import DownloadConfig
-    from curation.download.stage import DownloadStage
+def our_pipeline(path: Path, a: argparse.Namespace) -> None:
+    """The user's pipeline: download only. Per-host limits opened (img2dataset has
+    none), the same timeout and no retries, img2dataset's resize (shortest side 256,
+    area filter = OpenCV INTER_AREA, its default for shrinking, quality 95)."""
+    import yaml
 
-    index, urls, out = args
-    cfg = DownloadConfig(allow_hosts=["127.0.0.1"], per_host_rps=0,
-                         per_host_concurrency=64, max_in_flight=64,
-                         resize_mode="shortest", resize_size=SIZE, encode_quality=95)
-    docs = [Document(f"{index}-{i}", "bench", None, [""], [ImageRecord(url=u)],
-                     Provenance("urls.txt", index + i)) for i, u in enumerate(urls)]
-    DownloadStage(cfg).process(docs)
-    counts: dict[str, int] = {}
-    with tarfile.open(f"{out}/{index:05d}.tar", "w") as tar:
-        for d in docs:
-            im = d.images[0]
-            counts[im.status] = counts.get(im.status, 0) + 1
-            if im.data:
-                key = d.doc_id.replace("-", "_")
-                _add(tar, f"{key}.jpg", im.data)
-                _add(tar, f"{key}.json", json.dumps(d.to_dict()).encode())
-    return counts
+    download = {
+        "allow_hosts": ["127.0.0.0/8"], "per_host_rps": 0,
+        "per_host_concurrency": 100_000, "max_in_flight": a.in_flight,
+        "resize_mode": "shortest", "resize_size": SIZE, "resize_filter": "area",
+        "encode_quality": 95,
+        "timeout_s": TIMEOUT_S, "connect_timeout_s": TIMEOUT_S, "max_retries": 0}
+    if a.task_cpus is not None:
+        download["task_num_cpus"] = a.task_cpus
+    path.write_text(yaml.safe_dump({
+        "name": "bench-download",
+        "ingest": {"format": "laion", "docs_per_unit": a.docs_per_unit},
+        "stages": [{"download": download}], "writer": {"max_samples": 1000}}))
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mtime = len(data), time.time()
-    tar.addfile(info, io.BytesIO(data))
-
-
-def run_ours(urls_file: str, out: str, processes: int, batch: int) -> None:
-    import multiprocessing as mp
-
-    urls = Path(urls_file).read_text().split()
-    jobs = [(i, urls[i:i + batch], out) for i in range(0, len(urls), batch)]
-    totals: dict[str, int] = {}
-    with mp.get_context("fork").Pool(processes) as pool:
-        for counts in pool.imap_unordered(_our_batch, jobs):
-            for k, v in counts.items():
-                totals[k] = totals.get(k, 0) + v
-    Path(out, "status.json").write_text(json.dumps(totals))
-
-
-def _tree_rss_kb(root: int) -> int:
-    """Sum of VmRSS over ``root`` and its descendants (from /proc)."""
+def _tree(root: int) -> set[int]:
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -170,29 +173,53 @@ def _tree_rss_kb(root: int) -> int:
         kids = [p for p, pp in parents.items() if pp in frontier and p not in tree]
         tree.update(kids)
         frontier = kids
-    total = 0
-    for pid in tree:
+    return tree
+
+
+def _memory_kb(pids: set[int]) -> tuple[int, int]:
+    """(sum of PSS, sum of RSS) in kB."""
+    pss = rss = 0
+    for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+                elif line.startswith("Rss:"):
+                    rss += int(line.split()[1])
         except OSError:
             continue
-    return total
+    return pss, rss
 
 
-def timed_child(python: str, role: str, *args: str) -> tuple[float, float]:
-    """Run this script in ``role``; returns (wall seconds, peak tree RSS in MB)."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def timed(cmd: list[str], env: dict | None = None) -> dict[str, float]:
+    """Run ``cmd``; wall s, peak PSS and RSS MB and CPU s of its process tree (CPU
+    from samples: the last 0.2 s of a process that exits is missed)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([python, __file__, "--role", role, *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env, start_new_session=True)
+    peak = [0, 0]
+    cpu: dict[int, float] = {}
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
         while not stop.is_set():
-            peak = max(peak, _tree_rss_kb(proc.pid))
+            pids = _tree(proc.pid)
+            pss, rss = _memory_kb(pids)
+            peak[0], peak[1] = max(peak[0], pss), max(peak[1], rss)
+            for pid in pids:
+                try:
+                    cpu[pid] = _cpu_s(pid)
+                except (OSError, ValueError, IndexError):
+                    pass
             stop.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -202,20 +229,39 @@ def timed_child(python: str, role: str, *args: str) -> tuple[float, float]:
     stop.set()
     sampler.join()
     if proc.returncode:
-        raise RuntimeError(f"{role} failed:\n{err.decode()[-3000:]}")
-    return wall, peak / 1024
+        raise RuntimeError(f"{cmd[:3]} failed:\n{err.decode()[-3000:]}")
+    return {"wall": wall, "pss": peak[0] / 1024, "rss": peak[1] / 1024,
+            "cpu": sum(cpu.values())}
 
 
-def i2d_successes(out: Path) -> int:
-    return sum(json.loads(p.read_text())["successes"] for p in out.glob("*_stats.json"))
+def run_line(tmp: Path, name: str, urls: Path, a: argparse.Namespace) -> dict:
+    cpus = os.cpu_count() or 1
+    i2d_out, our_out = tmp / f"i2d-{name}", tmp / f"ours-{name}"
+    peer = timed([a.img2dataset_python, __file__, "--role", "img2dataset", str(urls),
+                  str(i2d_out), str(cpus), str(a.threads)])
+    peer["ok"] = sum(json.loads(p.read_text())["successes"]
+                     for p in i2d_out.glob("*_stats.json"))
+    pipeline = tmp / "pipeline.yaml"
+    our_pipeline(pipeline, a)
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0",
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    ours = timed([sys.executable, "-m", "curation.cli", "run", str(pipeline), "-i",
+                  str(urls), "-o", str(our_out)], env=env)
+    ours["ok"] = json.loads((our_out / "stats.json").read_text())["image_status"].get("ok", 0)
+    return {"img2dataset": peer, "curate run": ours}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, default=3000, help="number of URLs")
+    ap.add_argument("--n", type=int, default=12000, help="number of URLs")
     ap.add_argument("--pool", type=int, default=300, help="distinct JPEGs served")
-    ap.add_argument("--processes", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=250, help="URLs per task / shard")
+    ap.add_argument("--hosts", type=int, default=16, help="loopback host names")
+    ap.add_argument("--lines", default="plain,stall")
+    ap.add_argument("--threads", type=int, default=64, help="img2dataset thread_count")
+    ap.add_argument("--docs-per-unit", type=int, default=2000, help="ours: unit size")
+    ap.add_argument("--in-flight", type=int, default=512, help="ours: per actor")
+    ap.add_argument("--task-cpus", type=float, default=None,
+                    help="ours: download task_num_cpus (default: the stage's)")
     ap.add_argument("--img2dataset-python", default=os.environ.get(
         "IMG2DATASET_PYTHON", str(PEER_VENV / "bin" / "python")
         if PEER_VENV.exists() else sys.executable),
@@ -223,66 +269,53 @@ def main() -> int:
     ap.add_argument("--role", help=argparse.SUPPRESS)
     ap.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.role:
-        return _child(a.role, a.args)
+    if a.role == "serve":
+        serve(a.args[0], int(a.args[1]), a.args[2])
+        return 0
+    if a.role == "img2dataset":
+        run_img2dataset(a.args[0], a.args[1], int(a.args[2]), int(a.args[3]))
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-download-") as tmp:
         return _bench(Path(tmp), a)
-
-
-def _child(role: str, args: list[str]) -> int:
-    if role == "serve":
-        serve(*args)
-    elif role == "img2dataset":
-        run_img2dataset(args[0], args[1], int(args[2]), int(args[3]))
-    elif role == "ours":
-        run_ours(args[0], args[1], int(args[2]), int(args[3]))
-    return 0
 
 
 def _bench(tmp: Path, a: argparse.Namespace) -> int:
     pool_dir = tmp / "pool"
     pool_dir.mkdir()
-    t0 = time.perf_counter()
     paths = make_pool(pool_dir, a.pool)
-    mb = sum(p.stat().st_size for p in paths) / len(paths) / 1024
-    print(f"made {len(paths)} JPEGs (mean {mb:.0f} KB) in {time.perf_counter() - t0:.1f} s")
+    kb = sum(p.stat().st_size for p in paths) / len(paths) / 1024
+    print(f"{a.n} URLs over {a.hosts} loopback host(s), {len(paths)} distinct JPEGs "
+          f"(mean {kb:.0f} KB), resize shortest side {SIZE}, {os.cpu_count()} CPUs",
+          flush=True)
     port_file = tmp / "port"
     server = subprocess.Popen([sys.executable, __file__, "--role", "serve", str(pool_dir),
-                               str(port_file)])
+                               str(a.hosts), str(port_file)])
     try:
         while not port_file.exists() or not port_file.read_text():
             time.sleep(0.05)
-        base = f"http://127.0.0.1:{port_file.read_text()}"
-        urls = tmp / "urls.txt"
-        urls.write_text("".join(f"{base}/img/{i}.jpg\n" for i in range(a.n)))
-        results = _compare(tmp, str(urls), a)
+        port = int(port_file.read_text())
+        for line in a.lines.split(","):
+            urls = tmp / f"urls-{line}.parquet"
+            write_urls(urls, port, a.n, a.hosts, stall=line == "stall")
+            _report(line, run_line(tmp, line, urls, a))
     finally:
         server.terminate()
         server.wait()
-    _report(results, a)
     return 0
 
 
-def _compare(tmp: Path, urls: str, a: argparse.Namespace) -> dict:
-    i2d_out, our_out = tmp / "i2d", tmp / "ours"
-    our_out.mkdir()
-    i2d_wall, i2d_mem = timed_child(a.img2dataset_python, "img2dataset", urls,
-                                    str(i2d_out), str(a.processes), str(a.batch))
-    our_wall, our_mem = timed_child(sys.executable, "ours", urls, str(our_out),
-                                    str(a.processes), str(a.batch))
-    ours_ok = json.loads((our_out / "status.json").read_text()).get("ok", 0)
-    return {"img2dataset": (i2d_successes(i2d_out), i2d_wall, i2d_mem),
-            "ours": (ours_ok, our_wall, our_mem)}
-
-
-def _report(results: dict, a: argparse.Namespace) -> None:
-    print(f"{a.n} URLs, {a.processes} processes, resize shortest side {SIZE} (shrink only)")
+def _report(line: str, results: dict) -> None:
+    what = {"plain": "all URLs answer",
+            "stall": f"2% stall {STALL_S} s, timeout {TIMEOUT_S} s, no retries"}[line]
+    print(f"{line}: {what}")
     rate = {}
-    for name, (ok, wall, mem) in results.items():
-        rate[name] = ok / wall
-        print(f"  {name:12s} {ok:6d} ok in {wall:6.1f} s = {rate[name]:7.1f} images/s, "
-              f"peak RSS {mem:6.0f} MB")
-    print(f"ratio ours / img2dataset: {rate['ours'] / rate['img2dataset']:.2f}x")
+    for name, r in results.items():
+        rate[name] = r["ok"] / r["wall"]
+        print(f"  {name:12s} {r['ok']:6d} ok in {r['wall']:6.1f} s = {rate[name]:6.1f} "
+              f"images/s, {r['cpu'] / max(1, r['ok']) * 1000:5.1f} CPU ms/image, peak "
+              f"memory {r['pss']:5.0f} MB PSS ({r['rss']:.0f} MB RSS)")
+    print(f"  ratio curate run / img2dataset: "
+          f"{rate['curate run'] / rate['img2dataset']:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ and 5xx with exponential backoff and jitter; a ``Retry-After`` is honoured (and
 pauses the whole host) unless it asks for more than ``max_retry_after_s``. Bodies are
 streamed and abandoned as soon as they pass ``max_bytes``, are opted out by
 ``X-Robots-Tag``, or do not start like an image while claiming not to be one.
+
+A request holds one of ``max_in_flight`` window slots from its first byte sent until
+its body has been handed to ``process`` (decode and resize, off the event loop) and
+processed; a request still waiting for its host's turn holds none, so a slow or
+paused host cannot take the window from the others.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import asyncio
 import email.utils
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from yarl import URL
@@ -41,6 +48,7 @@ class FetchResult:
     final_url: str | None = None
     attempts: int = 0
     detail: str | None = None  # human-readable cause, for logs and metadata
+    processed: Any = None  # what ``process`` made of ``data`` (then data is None)
 
 
 @dataclass
@@ -50,15 +58,20 @@ class _Hop:
     retry_after: float | None = None
 
 
+Process = Callable[[bytes], Awaitable[Any]]
+
+
 class Fetcher:
-    """Fetches URLs on one aiohttp session; share one per event loop."""
+    """Fetches URLs on one aiohttp session; one per event loop, for its whole life."""
 
     def __init__(self, cfg: DownloadConfig, session: aiohttp.ClientSession,
-                 policy: AddressPolicy, resolver: PolicyResolver) -> None:
+                 policy: AddressPolicy, resolver: PolicyResolver,
+                 process: Process | None = None, rng: random.Random | None = None) -> None:
         self.cfg, self.session, self.policy, self.resolver = cfg, session, policy, resolver
+        self.process = process
         self.limiter = HostLimiter(cfg.per_host_concurrency, cfg.per_host_rps)
-        self.in_flight = asyncio.Semaphore(cfg.max_in_flight)
-        self.rng = random.Random()
+        self.window = asyncio.Semaphore(cfg.max_in_flight)
+        self.rng = rng or random.Random()
         self.timeout = aiohttp.ClientTimeout(total=cfg.timeout_s,
                                              connect=cfg.connect_timeout_s)
 
@@ -120,12 +133,24 @@ class Fetcher:
         try:
             if parse_ip(host) is None:
                 await self.resolver.addresses(host)  # policy verdict before connecting
-            async with self.limiter.slot(host), self.in_flight:
-                async with self.session.get(url, allow_redirects=False,
-                                            timeout=self.timeout) as resp:
-                    return await self._read(resp, url)
+            async with self.limiter.slot(host):
+                await self.window.acquire()
+                try:
+                    async with self.session.get(url, allow_redirects=False,
+                                                timeout=self.timeout) as resp:
+                        hop = await self._read(resp, url)
+                except BaseException:
+                    self.window.release()
+                    raise
         except Exception as exc:  # noqa: BLE001 - mapped to a reason code
             return _Hop(FetchResult(_reason_for(exc), detail=f"{url}: {exc!r}"))
+        try:  # the host's slot is free again; the window slot is held until processed
+            result = hop.result
+            if self.process is not None and result is not None and result.data is not None:
+                result.processed, result.data = await self.process(result.data), None
+        finally:
+            self.window.release()
+        return hop
 
     async def _read(self, resp: aiohttp.ClientResponse, url: URL) -> _Hop:
         if resp.status in _REDIRECTS:
@@ -166,7 +191,7 @@ class Fetcher:
 
 
 def _host(url: URL) -> str:
-    return (url.raw_host or "").lower()
+    return (url.raw_host or "").lower().rstrip(".")
 
 
 def _claims_image(ctype: str) -> bool:

@@ -67,10 +67,22 @@ def parse_ip(host: str) -> IPAddress | None:
         return None
 
 
+# Refused whatever the running Python's ``is_global`` says (it has changed between
+# versions): the 6to4 relay anycast prefix (RFC 3068, deprecated by RFC 7526) and
+# IPv6 site-local addresses (RFC 3879: deprecated, routed like private space).
+_ALWAYS_BLOCKED = tuple(ipaddress.ip_network(n) for n in ("192.88.99.0/24", "fec0::/10"))
+
+
 def is_public(ip: IPAddress) -> bool:
-    """A globally routable unicast address (IPv4-mapped IPv6 judged as IPv4)."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """A globally routable unicast address. IPv6 forms that carry an IPv4 address
+    are judged by that address: IPv4-mapped (``::ffff:a.b.c.d``) and 6to4
+    (``2002:AABB:CCDD::/48`` reaches a.b.c.d through a relay)."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is not None:
+            ip = embedded
+    if any(ip in net for net in _ALWAYS_BLOCKED):
+        return False
     bad = (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast
            or ip.is_reserved or ip.is_unspecified)
     return ip.is_global and not bad

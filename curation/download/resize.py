@@ -25,6 +25,8 @@ from curation.download.config import DownloadConfig
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSED = {5, 6, 7, 8}  # orientations that swap width and height
 _ENCODERS = {"jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
+_FILTERS = {"lanczos": Image.Resampling.LANCZOS, "bicubic": Image.Resampling.BICUBIC,
+            "area": Image.Resampling.BOX}
 
 
 @dataclass
@@ -104,7 +106,9 @@ def _resize(img: Image.Image, target: tuple[int, int], cfg: DownloadConfig) -> I
     if img.mode not in ("RGB", "RGBA", "L", "LA"):
         img = img.convert("RGBA" if _has_alpha(img) else "RGB")
     if img.size != target:
-        img = img.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        shrink = target[0] <= img.width and target[1] <= img.height
+        method = _FILTERS[cfg.resize_filter] if shrink else Image.Resampling.LANCZOS
+        img = img.resize(target, method, reducing_gap=3.0)
     if cfg.resize_mode == "center_crop":
         side = min(cfg.resize_size, *img.size)
         left, top = (img.width - side) // 2, (img.height - side) // 2

@@ -1,33 +1,36 @@
-"""The ``download`` stage: every pending image of a batch fetched concurrently, then
-verified and resized, each ending ``ok`` or with an exact reason code.
+"""The ``download`` stage: every pending image of a batch fetched, verified and
+resized, each ending ``ok`` or with an exact reason code.
 
-Runs as an ordinary (Ray) task: ``process_kept`` starts its own asyncio loop, fetches
-all distinct URLs of the batch over one aiohttp session (many in flight, bounded per
-host), and decodes in a small thread pool while the network keeps going. A document
-whose images all failed is dropped as ``no_images`` unless ``keep_text_only``.
+On Ray the work is done by download actors (``services()``): the runner starts them
+once per segment and binds a client that sends each URL to the actor owning its
+host, so politeness, pauses, the DNS cache and keep-alive connections hold for the
+whole run. The unit's task only sends URLs and waits, so it needs little CPU and many
+units can be in flight while a slow host keeps a few of them waiting. Without bound
+services (unit tests, a plain loop) the same ``DownloadService`` runs in-process for
+the batch. A document whose images all failed is dropped as ``no_images`` unless
+``keep_text_only``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Coroutine
+import hashlib
+import json
+from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
-
-import aiohttp
 
 from curation.document import IMAGE_OK, IMAGE_PENDING, Document, ImageRecord
 from curation.download import reasons
 from curation.download.config import DownloadConfig
-from curation.download.fetch import Fetcher
-from curation.download.policy import AddressPolicy
-from curation.download.resize import ImageResult, process_image
-from curation.download.resolver import DnsCache, PolicyResolver
-from curation.stage import Stage
+from curation.download.resolver import DnsCache
+from curation.download.service import DownloadService, Outcome, host_key
+from curation.services import ServiceClient, ServiceError, ServiceSpec
+from curation.stage import Resources, Stage
 
 T = TypeVar("T")
-Outcome = tuple[ImageResult, str | None]  # result, final URL when redirected
 NO_IMAGES = "no_images"
+SERVICE_CLASS = "curation.download.service:DownloadService"
 _DETAIL_CHARS = 300
 
 
@@ -40,46 +43,50 @@ class DownloadStage(Stage):
 
     def __init__(self, config: DownloadConfig | None = None) -> None:
         super().__init__(config)
-        self._dns: DnsCache = {}  # per worker; survives between batches
+        self._dns: DnsCache = {}  # in-process mode: survives between batches
+        self._client: ServiceClient | None = None
+
+    @property
+    def resources(self) -> Resources:
+        return Resources(num_cpus=self.config.task_num_cpus)
+
+    def services(self) -> list[ServiceSpec]:
+        """One pool of download actors per distinct config."""
+        cfg = self.config
+        blob = json.dumps(cfg.model_dump(), sort_keys=True).encode()
+        return [ServiceSpec(name=f"download-{hashlib.sha1(blob).hexdigest()[:10]}",
+                            cls=SERVICE_CLASS, kwargs={"config": cfg.model_dump()},
+                            num_actors=cfg.actors, num_cpus=cfg.actor_num_cpus)]
+
+    def bind_services(self, clients: Mapping[str, ServiceClient]) -> None:
+        self._client = clients[self.services()[0].name]
 
     def process_kept(self, docs: list[Document]) -> None:
         pending = [im for d in docs for im in d.images if im.status == IMAGE_PENDING]
         urls = sorted({im.url for im in pending})
         if urls:
-            results = run_coroutine(self.download_all(urls))
+            results = dict(zip(urls, self._fetch(urls)))
             for im in pending:
                 apply_result(im, results[im.url], self.name)
         for doc in docs:
             if doc.images and not doc.kept_images and not self.config.keep_text_only:
                 doc.drop(NO_IMAGES, self.name)
 
-    async def download_all(self, urls: list[str]) -> dict[str, Outcome]:
-        """Fetch and process ``urls`` concurrently; one result per URL, never raises."""
-        cfg = self.config
-        policy = AddressPolicy(cfg.allow_hosts)
-        resolver = PolicyResolver(policy, self._dns, cfg.dns_ttl_s)
-        connector = aiohttp.TCPConnector(limit=0, resolver=resolver, use_dns_cache=False)
-        headers = {"User-Agent": cfg.agent(),
-                   "Accept": "image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8"}
-        with concurrent.futures.ThreadPoolExecutor(cfg.decode_threads) as pool:
-            async with aiohttp.ClientSession(connector=connector, headers=headers,
-                                             trust_env=False,
-                                             cookie_jar=aiohttp.DummyCookieJar()) as session:
-                fetcher = Fetcher(cfg, session, policy, resolver)
-                done = await asyncio.gather(*(self._one(fetcher, pool, u) for u in urls))
-        return dict(zip(urls, done))
+    def _fetch(self, urls: list[str]) -> list[Outcome]:
+        if self._client is not None:
+            try:
+                return self._client.map("fetch", [(host_key(u), u) for u in urls])
+            except Exception as exc:  # DownloadService.fetch itself never raises
+                raise ServiceError(f"download service failed: {exc}") from exc
+        return run_coroutine(self._fetch_in_process(urls))
 
-    async def _one(self, fetcher: Fetcher, pool: concurrent.futures.Executor,
-                   url: str) -> Outcome:
-        fetched = await fetcher.fetch(url)
-        final = fetched.final_url if fetched.final_url != url else None
-        if fetched.reason != reasons.OK or fetched.data is None:
-            return ImageResult(fetched.reason, detail=fetched.detail), final
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(pool, process_image, fetched.data, self.config)
-        if result.detail:
-            result.detail = f"{url}: {result.detail}"
-        return result, final
+    async def _fetch_in_process(self, urls: list[str]) -> list[Outcome]:
+        service = DownloadService(self.config, dns_cache=self._dns)
+        await service.start()
+        try:
+            return await service.fetch(urls)
+        finally:
+            await service.close()
 
 
 def apply_result(im: ImageRecord, outcome: Outcome, stage: str) -> None:

@@ -113,7 +113,7 @@ def parse_mmc4_record(obj: Any, provenance: Provenance) -> Document:
     )
 
 
-def _iter_lines(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, bytes, bool]]:
+def iter_lines(stream: IO[bytes], max_line_bytes: int) -> Iterator[tuple[int, bytes, bool]]:
     """(1-based line number, bytes, too_long) without holding an over-long line."""
     lineno = 0
     while True:
@@ -134,7 +134,7 @@ def read_mmc4(
     path: str, storage_options: dict | None = None, max_line_bytes: int = 8 * 1024 * 1024
 ) -> Iterator[Document | QuarantineRecord]:
     for name, stream in iter_jsonl_streams(path, storage_options):
-        for lineno, raw, too_long in _iter_lines(stream, max_line_bytes):
+        for lineno, raw, too_long in iter_lines(stream, max_line_bytes):
             if too_long:
                 yield QuarantineRecord(name, "line_too_long", f"line over {max_line_bytes} "
                                        "bytes", line=lineno, excerpt=excerpt_of(raw))

@@ -24,6 +24,7 @@ from curation.document import IMAGE_OK, IMAGE_PENDING, Document
 from curation.errors import InfrastructureError, is_data_error
 from curation.location import Location
 from curation.runner.plan import Op
+from curation.services import bind_services
 
 log = logging.getLogger(__name__)
 NO_IMAGES = "no_images"
@@ -76,6 +77,8 @@ class DecisionReader:
 class ChainSettings:
     keep_text_only: bool = False
     decisions: dict[int, Location] = field(default_factory=dict)  # pass -> decision dir
+    # long-lived service actors of the pass (the downloader's), by service name
+    services: dict[str, Any] | None = None
 
 
 class OpRunner:
@@ -89,9 +92,10 @@ class OpRunner:
 
     def setup(self) -> None:
         if not self._ready:
-            for op in self.ops:
-                if op.kind == "stage":
-                    op.stage.setup()
+            stages = [op.stage for op in self.ops if op.kind == "stage"]
+            bind_services(stages, self.settings.services)
+            for stage in stages:
+                stage.setup()
             self._ready = True
 
     def run(self, unit: str, docs: list[Document], report: UnitReport) -> list[Document]:

@@ -27,7 +27,7 @@ from curation.dedup.params import DedupConfig
 from curation.dedup.stage import DedupStage
 from curation.document import Document
 from curation.ingest.files import detect_format, expand_inputs, iter_jsonl_streams, open_binary
-from curation.ingest.mmc4 import _iter_lines
+from curation.ingest.mmc4 import iter_lines
 from curation.ingest.reader import read_input
 from curation.location import Location
 from curation.pipeline_config import IngestConfig
@@ -122,7 +122,7 @@ def _write_jsonl(path: str, skip: set[str], out: Location, name: str, ingest: In
     def write(f) -> None:
         nonlocal kept
         for stream_name, stream in iter_jsonl_streams(path, storage_options):
-            for lineno, raw, too_long in _iter_lines(stream, ingest.max_line_bytes):
+            for lineno, raw, too_long in iter_lines(stream, ingest.max_line_bytes):
                 if too_long or not raw.strip() or f"{stream_name}:{lineno}" in skip:
                     continue
                 f.write(raw if raw.endswith(b"\n") else raw + b"\n")

@@ -34,6 +34,7 @@ from curation.runner.units import (
     WriteEnd,
     bound_chain,
 )
+from curation.services import declared_services
 from shards.layout import STATS
 
 log = logging.getLogger(__name__)
@@ -189,17 +190,27 @@ def one_unit_per_block() -> Iterator[None]:
 
 def run_pass(seg: Segment, line: LineInput, output: Location, work: Location,
              state: RunState, stage_input: bool, stage_to: Location | None) -> None:
-    with one_unit_per_block():
-        _run_pass(seg, line, output, work, state, stage_input, stage_to)
+    """One pass; the long-lived services its stages declare (host-partitioned download
+    actors) live exactly as long as the pass."""
+    from curation.runner.services import start_services
+
+    services = start_services([op.stage for op in seg.ops if op.kind == "stage"])
+    try:
+        with one_unit_per_block():
+            _run_pass(seg, line, output, work, state, stage_input, stage_to,
+                      services.clients)
+    finally:
+        services.stop()
 
 
 def _run_pass(seg: Segment, line: LineInput, output: Location, work: Location,
-              state: RunState, stage_input: bool, stage_to: Location | None) -> None:
+              state: RunState, stage_input: bool, stage_to: Location | None,
+              services: dict[str, Any]) -> None:
     end, markers, suffix = pass_end(seg, output, work, stage_to)
     done = {n.removesuffix(suffix) for n in markers.list(suffix)}
     settings = ChainSettings(state.options.keep_text_only,
                              {op.decision: work.child(f"decision-{op.decision:02d}")
-                              for op in seg.ops if op.kind == "apply"})
+                              for op in seg.ops if op.kind == "apply"}, services or None)
     if seg.source is not None:
         source: Location | None = work.child(f"seg-{seg.source:02d}")
     elif line.staged is not None:
@@ -257,7 +268,12 @@ def _ingest_dataset(seg: Segment, line: LineInput, output: Location,
     if not items:
         return None, 0
     groups = list(seg.groups)
-    first = groups.pop(0).ops if groups and not groups[0].actor_pool else []
+    # the first task group runs inside the reading task, unless it calls services
+    # (a download): then units fan out over many light tasks instead of waiting for
+    # each other in one
+    fuse = groups and not groups[0].actor_pool and not declared_services(
+        [op.stage for op in groups[0].ops if op.kind == "stage"])
+    first = groups.pop(0).ops if fuse else []
     chain = IngestChain(line.ingest_config, line.ingest, output, stage_input, skip,
                         first, settings, None if groups else end)
     ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(

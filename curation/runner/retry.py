@@ -199,13 +199,21 @@ def run_retry(config: PipelineConfig, line: LineInput, out: Location, work: Loca
     todo = [u for u in units if u not in done]
     pieces = work.child("pieces")
     if todo:
-        state.progress.start_pass("retry", len(todo))
-        ds = ray.data.from_items([{"unit": u} for u in todo], override_num_blocks=len(todo))
-        ds = map_groups(ds, group_ops(ops), ChainSettings(config.options.keep_text_only),
-                        rwork, WriteEnd(out, pieces))
-        for row in ds.iter_rows():
-            state.unit_done(row)
-        state.progress.end_pass()
+        from curation.runner.services import start_services
+
+        services = start_services([op.stage for op in ops if op.kind == "stage"])
+        try:
+            state.progress.start_pass("retry", len(todo))
+            ds = ray.data.from_items([{"unit": u} for u in todo],
+                                     override_num_blocks=len(todo))
+            ds = map_groups(ds, group_ops(ops), ChainSettings(
+                config.options.keep_text_only, services=services.clients or None),
+                rwork, WriteEnd(out, pieces))
+            for row in ds.iter_rows():
+                state.unit_done(row)
+            state.progress.end_pass()
+        finally:
+            services.stop()
     _repack(out, pieces, plan)
     return finalize_output(out, line.ingest, {"retried_units": len(units)})
 

@@ -32,6 +32,7 @@ def start_ray(address: str | None = None, num_cpus: int | None = None,
     else:
         # A local node bound to loopback serves nobody else: no token to set up.
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the node
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         ray.init(
             address="local",  # never attach to a cluster left behind in /tmp/ray

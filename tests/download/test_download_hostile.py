@@ -56,13 +56,16 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
-def run():
-    """One batch holding every case, downloaded concurrently by one stage call."""
+def run(net_guard):
+    """One batch holding every case, downloaded concurrently by one stage call; also
+    what the network guard refused meanwhile (connections beyond loopback)."""
     with HostileServer(slow_s=2.5) as server:
         images = [ImageRecord(url=server.url(p)) for p in CASES]
         doc = Document("d0", "mmc4", None, ["text"], images, Provenance("hostile.jsonl", 1))
         stage = DownloadStage(DownloadConfig(**FAST))
+        mark = net_guard.mark()
         out = stage.process([doc])
+        server.refused = net_guard.since(mark)
         yield server, {p: im for p, im in zip(CASES, out[0].images)}
 
 
@@ -99,10 +102,14 @@ def test_retry_after_is_honoured(run):
 
 def test_blocked_redirect_never_connects_elsewhere(run):
     server, by_path = run
-    # The hop to 169.254.169.254 was refused by policy, not by a failed connection.
+    # The hops to 169.254.169.254 and 10.0.0.1 were refused by policy, not by a failed
+    # connection: the network guard saw no attempt to connect anywhere but loopback.
     assert by_path["/to-metadata"].metadata["download_error"].endswith(
         " -> http://169.254.169.254/latest/meta-data/")
-    assert server.requests["/to-metadata"] == 1
+    assert by_path["/to-private"].metadata["download_error"].endswith(
+        " -> http://10.0.0.1/image.jpg")
+    assert server.requests["/to-metadata"] == server.requests["/to-private"] == 1
+    assert server.refused == []
 
 
 def test_loop_stops_at_first_repeat(run):

@@ -18,6 +18,12 @@ from curation.download.reasons import http_reason, is_retryable
     ("224.0.0.1", False), ("240.0.0.1", False), ("0.0.0.0", False), ("::1", False),
     ("fe80::1", False), ("fc00::1", False), ("ff02::1", False),
     ("::ffff:127.0.0.1", False), ("::ffff:169.254.169.254", False),
+    # 6to4 carries an IPv4 address: judged by it (2002:AABB:CCDD:: -> A.B.C.D)
+    ("2002:a9fe:a9fe::1", False), ("2002:7f00:1::1", False), ("2002:a00:1::", False),
+    ("2002:808:808::1", True),
+    ("fec0::1", False), ("feff:ffff::1", False),  # site-local (deprecated)
+    ("192.88.99.1", False), ("192.88.99.255", False),  # 6to4 relay anycast
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
 ])
 def test_public_addresses(ip, public):
     assert is_public(ipaddress.ip_address(ip)) is public
@@ -33,6 +39,9 @@ def test_public_addresses(ip, public):
     ("http://[::1]:8080/a.jpg", "blocked_address"),
     ("http://[::ffff:7f00:1]/a.jpg", "blocked_address"),
     ("http://127.0.0.2/a.jpg", "blocked_address"),
+    ("http://[2002:a9fe:a9fe::1]/latest/meta-data/", "blocked_address"),
+    ("http://[fec0::1]/a.jpg", "blocked_address"),
+    ("http://192.88.99.1/a.jpg", "blocked_address"),
     ("http://127.0.0.1:9/a.jpg", None),
     ("https://example.org/a.jpg", None),  # names are judged by the resolver
 ])

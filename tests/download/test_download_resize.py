@@ -91,3 +91,18 @@ def test_bounds_refused_before_decoding():
 ])
 def test_broken_inputs(data, reason):
     assert process_image(data, DownloadConfig()).reason == reason
+
+
+@pytest.mark.parametrize("name, corner", [("area", 255), ("lanczos", None)])
+def test_area_filter_averages_exactly(name, corner):
+    from curation.download.resize import _resize
+
+    img = Image.new("L", (8, 8), 0)
+    img.paste(255, (0, 0, 4, 4))  # one white quadrant
+    cfg = DownloadConfig(resize_mode="shortest", resize_size=2, resize_filter=name)
+    out = _resize(img, (2, 2), cfg)
+    pixels = [out.getpixel((x, y)) for y in range(2) for x in range(2)]
+    if corner is not None:  # each output pixel is the mean of the 4x4 block it covers
+        assert pixels == [255, 0, 0, 0]
+    else:  # lanczos rings across the edge: not a plain block mean
+        assert pixels != [255, 0, 0, 0]
