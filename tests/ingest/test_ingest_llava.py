@@ -143,17 +143,9 @@ def test_curate_run_llava_into_shards_then_sft_mixture(ray_session, tmp_path, st
 @pytest.fixture(scope="module")
 def tiny_sft_tokenizer():
     pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from tokenizers.processors import TemplateProcessing
-    from transformers import PreTrainedTokenizerFast
+    from tests.support.tokenizers import word_level_tokenizer
 
-    corpus = ["A chat between a curious user and an artificial intelligence assistant. The "
-              "assistant gives helpful, detailed, and polite answers to the user's questions. "
-              "USER: ASSISTANT: what is it? a cat dog hello hi there"]
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(
-        special_tokens=["<pad>", "<unk>", "<s>", "</s>"]))
-    tok.post_processor = TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 2)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", unk_token="<unk>")
+    return word_level_tokenizer([
+        "A chat between a curious user and an artificial intelligence assistant. The "
+        "assistant gives helpful, detailed, and polite answers to the user's questions. "
+        "USER: ASSISTANT: what is it? a cat dog hello hi there"])

@@ -20,17 +20,10 @@ def tiny_tokenizer():
     """A real Hugging Face fast tokenizer trained here (no hub download)."""
     pytest.importorskip("transformers")
     from bridge_builder import make_doc
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+
+    from tests.support.tokenizers import word_level_tokenizer
 
     corpus = [" ".join(make_doc(i).texts) for i in range(40)]
     corpus += ["USER ASSISTANT : a photo number what is shown ? a cat dog red blue",
                "A chat between a curious user and an artificial intelligence assistant ."]
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(
-        special_tokens=["<pad>", "<unk>", "<s>", "</s>"]))
-    from tokenizers.processors import TemplateProcessing
-    tok.post_processor = TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 2)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", unk_token="<unk>")
+    return word_level_tokenizer(corpus)
