@@ -87,8 +87,15 @@ def _sample_bytes(path: str, options: dict | None, n: int) -> int:
 
 
 def _describe(seg: Segment) -> list[str]:
+    if not seg.runs:
+        assert seg.collect_for is not None
+        return [f"  pass {seg.index}: skipped: {seg.collect_for.name}'s facts come from "
+                f"pass {seg.collected_by}, its fit leaves out what "
+                + ", ".join(f"pass {j}'s decision" for j in seg.exclude) + " drops"]
     out = []
-    barrier = f" -> facts for {seg.collect_for.name} (global barrier: fit)" \
+    names = [seg.collect_for.name] if seg.collect_for else []
+    names += [stage.name for _, stage in seg.also_collect]
+    barrier = f" -> facts for {' and '.join(names)} (global barrier: fit)" \
         if seg.collect_for else " -> shards"
     source = "input" if seg.source is None else f"staged pass {seg.source}"
     staged = "; documents staged for later passes" if seg.materialize and seg.collect_for \

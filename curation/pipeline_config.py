@@ -62,8 +62,12 @@ class RunOptions(BaseModel):
         "min_errors_to_stop errors on)")
     min_errors_to_stop: int = Field(default=10, ge=1)
     local_fit_max_facts: int = Field(
-        default=200_000, ge=0, description="global stages with at most this many facts "
-        "fit in one Ray task; larger ones run their distributed fit")
+        default=5_000_000, ge=0, description="global stages with at most this many facts "
+        "(and local_fit_max_bytes) fit in one Ray task; larger ones run their "
+        "distributed fit")
+    local_fit_max_bytes: int = Field(
+        default=256 * 2**20, ge=0, description="facts of a fit in one Ray task: at most "
+        "this many bytes in memory (Parquet's uncompressed sizes)")
 
 
 @dataclass

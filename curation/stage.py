@@ -112,6 +112,9 @@ class GlobalStage(Stage):
 
     fact_schema: ClassVar[pa.Schema] = pa.schema([])
     decision_schema: ClassVar[pa.Schema] = pa.schema([])
+    # apply drops exactly the kept documents named in the decision rows and changes
+    # nothing else: the next global stage may collect its facts before it (early)
+    drops_documents_only: ClassVar[bool] = False
 
     def collect(self, docs: list[Document]) -> list[tuple[int, dict[str, Any]]]:
         raise NotImplementedError

@@ -49,6 +49,7 @@ class DedupStage(GlobalStage):
     config: DedupConfig
     fact_schema = FACT_SCHEMA
     decision_schema = DECISION_SCHEMA
+    drops_documents_only = True
 
     def collect(self, docs: list[Document]) -> list[tuple[int, dict]]:
         kept = [i for i, d in enumerate(docs) if d.kept]

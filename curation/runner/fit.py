@@ -1,11 +1,15 @@
 """Fit a global stage where its facts lie, and write its decision partitioned by unit.
 
 Facts are the per-unit Parquet files a pass staged. Up to ``local_max_facts`` rows
-the stage's in-process ``fit`` runs inside one Ray task (a second of work; the
+and ``local_max_bytes`` the stage's in-process ``fit`` runs inside one Ray task (a second of work; the
 driver never sees a fact); above that the stage's distributed Ray Data fit
 (``curation/runner/fits/``) runs over the facts dataset. Either way the decision's
 rows are written as ``UNIT.parquet`` (only units with rows) and ``_summary.json``
 last: the decision's marker, small and per run.
+
+Facts collected early (before an earlier stage's decision applied, see ``plan``)
+leave out the documents those decisions drop, unit by unit: facts and decision rows
+are both partitioned by unit, so each batch reads only its units' rows.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import pyarrow.dataset as pads
 import ray  # noqa: TID251 - the runner is where Ray lives
 
 from curation.location import Location
-from curation.stage import FACT_UNIT, GlobalStage, decision_rows_schema, facts_schema
+from curation.stage import FACT_ID, FACT_UNIT, GlobalStage, decision_rows_schema, facts_schema
 
 SUMMARY = "_summary.json"
 
@@ -39,9 +43,14 @@ def read_facts(loc: Location, stage: GlobalStage) -> Any:
                                  file_extensions=["parquet"], **kwargs)
 
 
-def count_facts(loc: Location, stage: GlobalStage) -> int:
-    """Rows over all facts files, from Parquet footers only."""
-    return _dataset(loc, facts_schema(stage)).count_rows()
+def facts_size(loc: Location, stage: GlobalStage) -> tuple[int, int]:
+    """(rows, uncompressed bytes) over all facts files, from Parquet footers only."""
+    rows = size = 0
+    for fragment in _dataset(loc, facts_schema(stage)).get_fragments():
+        meta = fragment.metadata
+        rows += meta.num_rows
+        size += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return rows, size
 
 
 def write_rows_by_unit(rows: pa.Table, decision: Location) -> int:
@@ -57,9 +66,39 @@ def write_rows_by_unit(rows: pa.Table, decision: Location) -> int:
     return len(starts) - 1
 
 
+class ExcludeDecided:
+    """Drop the facts of documents that earlier decisions drop (their rows' rids)."""
+
+    def __init__(self, decisions: list[Location]) -> None:
+        self.decisions = decisions
+
+    def _dropped(self, unit: str) -> list[pa.Array]:
+        rids = []
+        for loc in self.decisions:
+            try:
+                rids.append(loc.read_parquet(f"{unit}.parquet", columns=[FACT_ID])
+                            .column(FACT_ID))
+            except FileNotFoundError:
+                continue
+        return [chunk for col in rids for chunk in col.chunks]
+
+    def __call__(self, facts: pa.Table) -> pa.Table:
+        if not self.decisions or facts.num_rows == 0:
+            return facts
+        dropped = [a for unit in pc.unique(facts.column(FACT_UNIT)).to_pylist()
+                   for a in self._dropped(unit)]
+        if not dropped:
+            return facts
+        # rids are unique per run, so the units' rows can be matched all at once
+        hit = pc.is_in(facts.column(FACT_ID),
+                       value_set=pa.chunked_array(dropped, pa.int64()).combine_chunks())
+        return facts.filter(pc.invert(hit))
+
+
 @ray.remote(num_cpus=1)
-def _fit_in_task(stage: GlobalStage, facts: Location, decision: Location) -> dict:
-    table = _dataset(facts, facts_schema(stage)).to_table()
+def _fit_in_task(stage: GlobalStage, facts: Location, decision: Location,
+                 exclude: list[Location]) -> dict:
+    table = ExcludeDecided(exclude)(_dataset(facts, facts_schema(stage)).to_table())
     result = stage.fit(table)
     rows = result.rows if result.rows is not None else \
         decision_rows_schema(stage).empty_table()
@@ -73,17 +112,25 @@ def _write_group(group: pa.Table, decision: Location) -> pa.Table:
 
 
 def fit_global(stage: GlobalStage, facts: Location, decision: Location,
-               local_max_facts: int) -> dict:
-    """Fit once (a marker makes a resumed run skip it) and return the summary."""
+               local_max_facts: int, exclude: list[Location] | None = None,
+               local_max_bytes: int | None = None) -> dict:
+    """Fit once (a marker makes a resumed run skip it) and return the summary;
+    ``exclude``: earlier decisions whose dropped documents' facts are left out. The
+    fit runs in one task when the facts are within both local limits."""
     if decision.exists(SUMMARY):
         return decision.read_json(SUMMARY)
-    n = count_facts(facts, stage)
-    if n <= local_max_facts:
-        summary = ray.get(_fit_in_task.remote(stage, facts, decision))
+    exclude = exclude or []
+    n, size = facts_size(facts, stage)
+    if n <= local_max_facts and (local_max_bytes is None or size <= local_max_bytes):
+        summary = ray.get(_fit_in_task.remote(stage, facts, decision, exclude))
     else:
         from curation.runner.fits import fit_distributed
 
-        summary, rows = fit_distributed(stage, read_facts(facts, stage))
+        dataset = read_facts(facts, stage)
+        if exclude:
+            dataset = dataset.map_batches(ExcludeDecided(exclude), batch_format="pyarrow",
+                                          batch_size=None)
+        summary, rows = fit_distributed(stage, dataset)
         if rows is not None:
             rows.groupby(FACT_UNIT).map_groups(
                 _write_group, batch_format="pyarrow",

@@ -164,15 +164,19 @@ def run_line(stages: list, line: LineInput, output: Location, work: Location,
     segments = plan_segments(stage_objs, stage_output=stage_to is not None)
     stage_input = line.files is not None and needs_input_staging(segments)
     for seg in segments:
-        run_pass(seg, line, output, work, state, stage_input, stage_to)
+        if seg.runs:
+            run_pass(seg, line, output, work, state, stage_input, stage_to)
         if seg.collect_for is not None:
             t0 = time.perf_counter()
             summary = fit_global(seg.collect_for, work.child(f"facts-{seg.index:02d}"),
                                  work.child(f"decision-{seg.index:02d}"),
-                                 state.options.local_fit_max_facts)
+                                 state.options.local_fit_max_facts,
+                                 [work.child(f"decision-{j:02d}") for j in seg.exclude],
+                                 state.options.local_fit_max_bytes)
             state.timings[f"{seg.collect_for.name}.fit"] = time.perf_counter() - t0
+            early = f", collected in pass {seg.collected_by}" if not seg.runs else ""
             state.progress.say(f"{seg.collect_for.name}: fitted on {summary['facts']:,} "
-                               f"facts ({summary.get('fit', 'task')})")
+                               f"facts ({summary.get('fit', 'task')}{early})")
     if stage_to is not None:
         return {}
     limits = ShardLimits(writer.max_samples, writer.max_bytes)

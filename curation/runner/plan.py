@@ -11,6 +11,16 @@ A pass whose own stages are all cheap and deterministic (filters, decisions) is 
 staged: the next pass replays it from the last staged pass instead of writing every
 document again. Download and model stages are never replayed. Consecutive task stages
 run fused in one Ray operation; each actor-pool stage gets its own operation.
+
+A global stage right after one that only drops whole documents (dedup) has its facts
+collected early, in the earlier stage's pass: its fit leaves out the documents the
+earlier decisions drop, and the pass that would have collected them is skipped.
+
+    [dedup(G), image_frequency(G), clip_score, f]
+
+    pass 0: (input)                         -> collect dedup and image_frequency facts
+    (pass 1 skipped: fit image_frequency on its facts less dedup's drops)
+    pass 2: apply dedup, apply freq, clip_score, f  -> shards
 """
 
 from __future__ import annotations
@@ -68,6 +78,15 @@ class Segment:
     collect_for: GlobalStage | None  # the global stage whose facts this pass collects
     materialize: bool = False  # stage this pass's documents for later passes
     groups: list[OpGroup] = field(default_factory=list)
+    # facts of later global stages collected at the end of this pass: (pass, stage)
+    also_collect: list[tuple[int, GlobalStage]] = field(default_factory=list)
+    collected_by: int | None = None  # this pass's facts came early from that pass
+    exclude: list[int] = field(default_factory=list)  # decisions its fit leaves out
+
+    @property
+    def runs(self) -> bool:
+        """Whether the pass runs at all (not when its facts were collected early)."""
+        return self.collected_by is None
 
     @property
     def is_last(self) -> bool:
@@ -114,10 +133,24 @@ def plan_segments(stages: list[Stage], stage_output: bool = False) -> list[Segme
         staged = stage_output if is_last else any(not op.replayable for op in own_ops)
         seg = Segment(k, replay + own_ops, len(replay), last_staged, collect_for, staged)
         seg.groups = group_ops(seg.ops)
+        if not is_last and _collects_early(own_ops):
+            prev = segments[-1]
+            host = segments[prev.collected_by] if prev.collected_by is not None else prev
+            seg.collected_by = host.index
+            seg.exclude = [*prev.exclude, prev.index]
+            host.also_collect.append((k, collect_for))  # type: ignore[arg-type]
         segments.append(seg)
         if staged:
             last_staged = k
     return segments
+
+
+def _collects_early(own_ops: list[Op]) -> bool:
+    """A pass whose own ops only apply one decision that drops whole documents (and
+    changes nothing in the others) sees what the pass before it saw, less those
+    documents: its facts can be collected there."""
+    return len(own_ops) == 1 and own_ops[0].kind == "apply" and \
+        own_ops[0].stage.drops_documents_only  # type: ignore[attr-defined]
 
 
 def needs_input_staging(segments: list[Segment]) -> bool:

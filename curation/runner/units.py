@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from curation.batch_codec import decode_docs, encode_docs
@@ -41,18 +41,25 @@ def _report_of(row: dict[str, Any]) -> UnitReport:
 @dataclass
 class StageEnd:
     """End of a non-final pass: stage the documents (when later passes start from
-    them), then the facts of the next global stage (the unit's marker)."""
+    them), the facts of later global stages collected early, then the facts of the
+    next global stage (the unit's marker, written last)."""
 
     docs: Location | None
     facts: Location | None
     collect_for: GlobalStage | None
+    early: list[tuple[Location, GlobalStage]] = field(default_factory=list)
 
     def __call__(self, unit: str, docs: list[Document], report: UnitReport) -> dict:
         if self.docs is not None:
             self.docs.write_bytes(f"{unit}.cdb", encode_docs(docs),
                                   durable=self.facts is None)  # else facts are the marker
+        rids = unit_rids(unit, len(docs))
+        for where, stage in self.early:
+            where.write_parquet(f"{unit}.parquet",
+                                facts_table(stage, unit, rids, stage.collect(docs)),
+                                durable=False)
         if self.facts is not None and self.collect_for is not None:
-            table = facts_table(self.collect_for, unit, unit_rids(unit, len(docs)),
+            table = facts_table(self.collect_for, unit, rids,
                                 self.collect_for.collect(docs))
             self.facts.write_parquet(f"{unit}.parquet", table)
         return report_row(unit, finish_report(report, docs))
