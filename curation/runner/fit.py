@@ -1,11 +1,11 @@
 """Fit a global stage where its facts lie, and write its decision partitioned by unit.
 
 Facts are the per-unit Parquet files a pass staged. Up to ``local_max_facts`` rows
-and ``local_max_bytes`` the stage's in-process ``fit`` runs inside one Ray task (a second of work; the
-driver never sees a fact); above that the stage's distributed Ray Data fit
-(``curation/runner/fits/``) runs over the facts dataset. Either way the decision's
-rows are written as ``UNIT.parquet`` (only units with rows) and ``_summary.json``
-last: the decision's marker, small and per run.
+and ``local_max_bytes`` the stage's in-process ``fit`` runs inside one Ray task (a
+second of work; the driver never sees a fact); above that the stage's distributed Ray
+Data fit (``curation/runner/fits/``) runs over the facts dataset. Either way the
+decision's rows are written as ``UNIT.parquet`` (only units with rows) and
+``_summary.json`` last: the decision's marker, small and per run.
 
 Facts collected early (before an earlier stage's decision applied, see ``plan``)
 leave out the documents those decisions drop, unit by unit: facts and decision rows

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -120,6 +121,27 @@ class ClipModel:
             yield
 
 
+class _NoWeightsNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded")
+
+
+@contextlib.contextmanager
+def _quiet_random_init(random: bool) -> Iterator[None]:
+    """open_clip warns on every worker that a model without ``pretrained`` has random
+    weights: here that is what the config asked for (seeded), not news."""
+    if not random:
+        yield
+        return
+    notice = _NoWeightsNotice()
+    root = logging.getLogger()
+    root.addFilter(notice)
+    try:
+        yield
+    finally:
+        root.removeFilter(notice)
+
+
 def load_clip(model: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETRAINED,
               model_config_dir: str | None = None, device: DeviceName = "auto",
               precision: Precision = "auto", init_seed: int = 0) -> ClipModel:
@@ -132,7 +154,7 @@ def load_clip(model: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETR
             and not Path(pretrained).is_file():
         raise FileNotFoundError(f"pretrained checkpoint {pretrained}: no such file")
     build = contextlib.nullcontext() if pretrained else seeded_init(init_seed)
-    with build:
+    with build, _quiet_random_init(not pretrained):
         net, _, preprocess = open_clip.create_model_and_transforms(
             model, pretrained=pretrained or None, precision=_OPEN_CLIP_PRECISION[dtype],
             device="cpu")
