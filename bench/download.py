@@ -200,9 +200,12 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+SAMPLE_S = 1.0  # the sampler walks /proc; every 0.2 s it took a visible share of 2 cores
+
+
 def timed(cmd: list[str], env: dict | None = None) -> dict[str, float]:
     """Run ``cmd``; wall s, peak PSS and RSS MB and CPU s of its process tree (CPU
-    from samples: the last 0.2 s of a process that exits is missed)."""
+    from samples: the last second of a process that exits is missed)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env=env, start_new_session=True)
@@ -220,7 +223,7 @@ def timed(cmd: list[str], env: dict | None = None) -> dict[str, float]:
                     cpu[pid] = _cpu_s(pid)
                 except (OSError, ValueError, IndexError):
                     pass
-            stop.wait(0.2)
+            stop.wait(SAMPLE_S)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -248,7 +251,28 @@ def run_line(tmp: Path, name: str, urls: Path, a: argparse.Namespace) -> dict:
     ours = timed([sys.executable, "-m", "curation.cli", "run", str(pipeline), "-i",
                   str(urls), "-o", str(our_out)], env=env)
     ours["ok"] = json.loads((our_out / "stats.json").read_text())["image_status"].get("ok", 0)
+    ours["timeline"] = _timeline(our_out)
     return {"img2dataset": peer, "curate run": ours}
+
+
+def _timeline(out: Path) -> str:
+    """Where our wall time went, from the run's own log (seconds since its start)."""
+    log = next((out / "_logs").glob("*.log")).read_text().splitlines()
+    stamps = [(ln[:8], ln[9:]) for ln in log if ln[:2].isdigit() and " unit " not in ln]
+
+    def at(text: str) -> int | None:  # the last line that starts with text
+        for stamp, rest in reversed(stamps):
+            if rest.startswith(text):
+                h, m, s = map(int, stamp.split(":"))
+                return h * 3600 + m * 60 + s
+        return None
+
+    start, ray_up = at("curate: bench"), at("curate: Ray:")
+    pass_end, done = at("pass 0 ("), at("curate: done")
+    if None in (start, ray_up, pass_end, done):
+        return ""
+    return (f"Ray start {ray_up - start} s, download pass {pass_end - ray_up} s, "  # type: ignore[operator]
+            f"packing + totals {done - pass_end} s (log stamps, whole seconds)")  # type: ignore[operator]
 
 
 def main() -> int:
@@ -314,6 +338,8 @@ def _report(line: str, results: dict) -> None:
         print(f"  {name:12s} {r['ok']:6d} ok in {r['wall']:6.1f} s = {rate[name]:6.1f} "
               f"images/s, {r['cpu'] / max(1, r['ok']) * 1000:5.1f} CPU ms/image, peak "
               f"memory {r['pss']:5.0f} MB PSS ({r['rss']:.0f} MB RSS)")
+    if results["curate run"].get("timeline"):
+        print(f"  curate run: {results['curate run']['timeline']}")
     print(f"  ratio curate run / img2dataset: "
           f"{rate['curate run'] / rate['img2dataset']:.2f}x", flush=True)
 

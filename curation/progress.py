@@ -1,11 +1,13 @@
 """A progress line for a loop in one process (`curate export`, `curate dedup`'s
-writer): on a terminal one line redrawn in place, into a pipe one line every
-``interval_s`` and one at the end. `curate run` has its own view over many workers
-(curation/runner/progress.py) with the same look."""
+writer) and a heartbeat for a step with nothing to count: on a terminal one line
+redrawn in place, into a pipe one line every ``interval_s`` and one at the end.
+`curate run` has its own view over many workers (curation/runner/progress.py) with
+the same look."""
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import IO
 
@@ -49,3 +51,41 @@ class Ticker:
         if self.live:
             self.stream.write("\r\x1b[2K")
         print(self.line(), file=self.stream, flush=True)
+
+
+class Heartbeat:
+    """For a step with nothing to count from the driver (a distributed fit): its label
+    and elapsed time, redrawn on a terminal, into a pipe every ``interval_s``."""
+
+    def __init__(self, label: str, stream: IO[str] | None = None,
+                 interval_s: float = 30.0) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.interval_s = interval_s if not self.live else 1.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.started = time.monotonic()
+
+    def line(self) -> str:
+        s = int(time.monotonic() - self.started)
+        return f"{self.label}: {s // 3600}:{s // 60 % 60:02d}:{s % 60:02d} elapsed"
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            if self.live:
+                self.stream.write("\r\x1b[2K" + self.line())
+                self.stream.flush()
+            else:
+                print(self.line(), file=self.stream, flush=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.live:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()

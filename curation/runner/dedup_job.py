@@ -14,7 +14,10 @@ nothing the size of the corpus on the driver.
 from __future__ import annotations
 
 import json
+import sys
+import time
 from collections.abc import Iterator
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +34,7 @@ from curation.ingest.mmc4 import iter_lines
 from curation.ingest.reader import read_input
 from curation.location import Location
 from curation.pipeline_config import IngestConfig
+from curation.progress import Heartbeat, Ticker
 from curation.runner.fits.dedup import fit_dedup
 from curation.runner.fits.shuffle import task_shuffles
 from curation.runner.session import start_ray
@@ -169,7 +173,8 @@ def _write_file(group: pa.Table, out: Location, ingest: IngestConfig,
 
 
 def write_outputs(files: list[str], rows: ray.data.Dataset | None, out: Location,
-                  ingest: IngestConfig, storage_options: dict | None) -> dict:
+                  ingest: IngestConfig, storage_options: dict | None,
+                  ticker: Ticker | None = None) -> dict:
     tasks = ray.data.from_items([{"path": f, "index": i} for i, f in enumerate(files)],
                                 override_num_blocks=max(1, len(files)))
     work = tasks.map_batches(_task_rows, batch_format="pyarrow")
@@ -178,22 +183,41 @@ def write_outputs(files: list[str], rows: ray.data.Dataset | None, out: Location
     per_file = work.groupby("unit").map_groups(
         _write_file, batch_format="pyarrow",
         fn_kwargs={"out": out, "ingest": ingest, "storage_options": storage_options})
-    totals = per_file.sum(list(COUNTS))  # one small row per file, summed
-    return {k: int(totals[f"sum({k})"]) for k in COUNTS}
+    totals = dict.fromkeys(COUNTS, 0)
+    for batch in per_file.iter_batches(batch_size=None, batch_format="pyarrow"):
+        for k in COUNTS:  # one small row per file, summed as they come
+            totals[k] += int(pc.sum(batch.column(k)).as_py() or 0)
+        if ticker is not None:
+            ticker.update(batch.num_rows, extra=f"{totals['kept']:,} kept, "
+                          f"{totals['removed']:,} removed")
+    if ticker is not None:
+        ticker.close()
+    return totals
 
 
 def run_dedup(inputs: list[str], output: str, cfg: DedupConfig, ingest: IngestConfig,
-              address: str | None = None, storage_options: dict | None = None) -> dict:
-    """The whole command: facts, the distributed fit, then one writer per file."""
+              address: str | None = None, storage_options: dict | None = None,
+              stream: IO[str] | None = None) -> dict:
+    """The whole command: facts, the distributed fit, then one writer per file.
+    Progress goes to ``stream`` (stderr): a heartbeat while facts and fit run, then
+    files written out of the total."""
+    stream = stream or sys.stderr
     start_ray(address)
     out = Location.of(output, storage_options)
     for name in (*OUTPUT_DIRS, "stats.json"):
         out.remove_tree(name)
     files = expand_inputs(inputs, storage_options)
+    print(f"curate dedup: {len(files)} input file(s) -> {out.uri}", file=stream, flush=True)
     with task_shuffles():
-        facts = facts_dataset(files, ingest, cfg, out, storage_options)
-        summary, rows = fit_dedup(DedupStage(cfg), facts, own_columns=True)
-        stats = write_outputs(files, rows, out, ingest, storage_options)
+        t0 = time.perf_counter()
+        with Heartbeat("dedup: facts and fit", stream):
+            facts = facts_dataset(files, ingest, cfg, out, storage_options)
+            summary, rows = fit_dedup(DedupStage(cfg), facts, own_columns=True)
+        found = ", ".join(f"{m} {n:,}" for m, n in sorted(summary["counts"].items()))
+        print(f"dedup: facts and fit in {time.perf_counter() - t0:.1f}s: "
+              f"{found or 'no duplicates'}", file=stream, flush=True)
+        stats = write_outputs(files, rows, out, ingest, storage_options,
+                              Ticker("dedup: writing", len(files), "files", stream))
     stats["removed_by_method"] = summary["counts"]
     stats["files"] = len(files)
     stats["config"] = cfg.model_dump()

@@ -79,3 +79,21 @@ def test_dry_run_checks_inputs_prints_the_plan_and_writes_nothing(tmp_path):
                     "--dry-run")
     assert broken.returncode == 2 and "dedup.thresold: unknown parameter" in broken.stderr
     assert not out.exists()
+
+
+def test_curate_dedup_shows_its_progress_quietly(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for f in range(3):
+        (inputs / f"part-{f}.jsonl").write_text("".join(
+            json.dumps({"url": f"http://s/{f}/{i}", "text_list": [f"text {i % 5} of a page"],
+                        "image_info": []}) + "\n" for i in range(20)))
+    done = curate("dedup", "-i", str(inputs), "-o", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith("curate dedup: 3 input file(s) -> ")
+    # 60 records, 5 distinct texts: 55 exact copies, found in the fit, then 3 files written
+    assert any(ln.startswith("dedup: facts and fit in ") and ln.endswith("exact 55")
+               for ln in lines), lines
+    assert lines[-1].startswith("dedup: writing: 3/3 files") and "5 kept, 55 removed" in lines[-1]
+    assert len(lines) <= 6 and not [ln for ln in lines if "WARNING" in ln], lines
