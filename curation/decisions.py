@@ -42,8 +42,12 @@ def facts_table(stage: GlobalStage, unit: str, rids: list[int],
                 collected: list[tuple[int, dict]]) -> pa.Table:
     """A unit's facts with ``rid`` and ``unit`` added, in the stage's schema."""
     schema = facts_schema(stage)
-    rows = [{FACT_ID: rids[i], FACT_UNIT: unit, **fact} for i, fact in collected]
-    return pa.Table.from_pylist(rows, schema=schema)
+    # by column: no dict per row (facts of every unit pass through here)
+    columns: dict[str, list] = {FACT_ID: [rids[i] for i, _ in collected],
+                                FACT_UNIT: [unit] * len(collected)}
+    for name in stage.fact_schema.names:
+        columns[name] = [fact.get(name) for _, fact in collected]
+    return pa.Table.from_pydict(columns, schema=schema)
 
 
 def unit_decision(summary: dict, rows: pa.Table | None, rids: list[int]) -> UnitDecision:

@@ -51,7 +51,13 @@ class ImageRecord:
         self.data = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _IMAGE_FIELDS}
+        # every document's images pass through here at each stage border: copying the
+        # instance dict is ~10x a per-field getattr
+        out = self.__dict__.copy()
+        out.pop("data", None)
+        if len(out) != len(_IMAGE_FIELDS):  # an attribute set from outside: fields only
+            return {name: getattr(self, name) for name in _IMAGE_FIELDS}
+        return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ImageRecord:
