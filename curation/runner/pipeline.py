@@ -24,7 +24,7 @@ from curation.runner.fit import fit_global
 from curation.runner.guard import guard_output
 from curation.runner.pack_job import pack_shards
 from curation.runner.passes import LineInput, RunState, run_pass
-from curation.runner.plan import needs_input_staging, plan_segments
+from curation.runner.plan import Segment, needs_input_staging, plan_segments
 from curation.runner.progress import QuietProgress, RunProgress
 from curation.runner.session import cluster_summary, start_ray
 from curation.stage import Stage
@@ -167,6 +167,8 @@ def run_line(stages: list, line: LineInput, output: Location, work: Location,
         if seg.runs:
             run_pass(seg, line, output, work, state, stage_input, stage_to)
         if seg.collect_for is not None:
+            if not seg.runs:
+                check_early_facts(seg, work)
             t0 = time.perf_counter()
             summary = fit_global(seg.collect_for, work.child(f"facts-{seg.index:02d}"),
                                  work.child(f"decision-{seg.index:02d}"),
@@ -185,6 +187,23 @@ def run_line(stages: list, line: LineInput, output: Location, work: Location,
     state.timings["pack"] = time.perf_counter() - t0
     return finalize_output(output, line.ingest, {
         "stage_seconds": {k: round(v, 3) for k, v in sorted(state.timings.items())}})
+
+
+def check_early_facts(seg: Segment, work: Location) -> None:
+    """Facts collected early lie next to their pass's markers, unit for unit; a unit
+    without them (an output begun by a version that collected them in a pass of their
+    own) would make the fit decide on part of the corpus: refuse it, loudly."""
+    host = {n.removesuffix(".parquet")
+            for n in work.child(f"facts-{seg.collected_by:02d}").list(".parquet")}
+    mine = {n.removesuffix(".parquet")
+            for n in work.child(f"facts-{seg.index:02d}").list(".parquet")}
+    missing = host - mine
+    if missing:
+        name = seg.collect_for.name if seg.collect_for else "?"
+        raise ValueError(
+            f"{work.uri}: {name}'s facts are missing for {len(missing)} of {len(host)} "
+            f"units (e.g. {min(missing)}): this output was begun by a version of curate "
+            "that planned its passes differently; run again with --overwrite")
 
 
 def _remove_work(config: PipelineConfig, out: Location) -> None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 
 import pyarrow.parquet as pq
+import pytest
 
+from curation.location import Location
 from curation.pipeline_config import parse_pipeline
-from curation.runner.pipeline import run_pipeline
+from curation.runner.pipeline import check_early_facts, run_pipeline
 from curation.runner.plan import plan_segments
 
 
@@ -88,3 +90,18 @@ def test_early_facts_leave_out_what_dedup_drops(ray_session, tmp_path):
     inputs.write_text("".join(json.dumps(d) + "\n" for d in docs))
     again = run([{"dedup": {}}, freq, topk], "again")
     assert again["image_status"]["too_frequent"] == 11
+
+
+def test_an_output_without_the_early_facts_is_refused_not_fitted_on_part(tmp_path):
+    """A resumed output whose first pass finished without image_frequency's facts
+    (begun by a version that collected them in a pass of their own)."""
+    segs = plan_segments(stages_of([{"dedup": {}}, {"image_frequency": {}}]))
+    work = Location.of(str(tmp_path / "_work"))
+    for unit in ("00000-00000", "00001-00000"):
+        work.child("facts-00").write_bytes(f"{unit}.parquet", b"marker")
+    work.child("facts-01").write_bytes("00000-00000.parquet", b"early")
+    with pytest.raises(ValueError, match=r"facts are missing for 1 of 2 units "
+                                         r"\(e\.g\. 00001-00000\).*--overwrite"):
+        check_early_facts(segs[1], work)
+    work.child("facts-01").write_bytes("00001-00000.parquet", b"early")
+    check_early_facts(segs[1], work)  # complete: no error
