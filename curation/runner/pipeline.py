@@ -199,11 +199,12 @@ def check_early_facts(seg: Segment, work: Location) -> None:
             for n in work.child(f"facts-{seg.index:02d}").list(".parquet")}
     missing = host - mine
     if missing:
-        name = seg.collect_for.name if seg.collect_for else "?"
+        assert seg.collect_for is not None
         raise ValueError(
-            f"{work.uri}: {name}'s facts are missing for {len(missing)} of {len(host)} "
-            f"units (e.g. {min(missing)}): this output was begun by a version of curate "
-            "that planned its passes differently; run again with --overwrite")
+            f"{work.uri}: {seg.collect_for.name}'s facts are missing for {len(missing)} "
+            f"of {len(host)} units (e.g. {min(missing)}): this output was begun by a "
+            "version of curate that planned its passes differently; run again with "
+            "--overwrite")
 
 
 def _remove_work(config: PipelineConfig, out: Location) -> None:

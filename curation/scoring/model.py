@@ -93,14 +93,26 @@ def resolve_dtype(precision: Precision, device: torch.device) -> torch.dtype:
 _OPEN_CLIP_PRECISION = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 
+class _NoWeightsNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded")
+
+
 @contextlib.contextmanager
 def seeded_init(seed: int) -> Iterator[None]:
     """Random weights that are the same in every actor, run and machine: the CPU
     generator is seeded inside a fork of its state, so other code's random stream is
     left as it was (CUDA generators are not touched: weights are built on the CPU)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.random.default_generator.manual_seed(seed)
-        yield
+    # open_clip warns on every worker that a model without ``pretrained`` has random
+    # weights: here that is what the config asked for, not news
+    notice = _NoWeightsNotice()
+    logging.getLogger().addFilter(notice)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(seed)
+            yield
+    finally:
+        logging.getLogger().removeFilter(notice)
 
 
 @dataclass
@@ -121,27 +133,6 @@ class ClipModel:
             yield
 
 
-class _NoWeightsNotice(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("No pretrained weights loaded")
-
-
-@contextlib.contextmanager
-def _quiet_random_init(random: bool) -> Iterator[None]:
-    """open_clip warns on every worker that a model without ``pretrained`` has random
-    weights: here that is what the config asked for (seeded), not news."""
-    if not random:
-        yield
-        return
-    notice = _NoWeightsNotice()
-    root = logging.getLogger()
-    root.addFilter(notice)
-    try:
-        yield
-    finally:
-        root.removeFilter(notice)
-
-
 def load_clip(model: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETRAINED,
               model_config_dir: str | None = None, device: DeviceName = "auto",
               precision: Precision = "auto", init_seed: int = 0) -> ClipModel:
@@ -154,7 +145,7 @@ def load_clip(model: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETR
             and not Path(pretrained).is_file():
         raise FileNotFoundError(f"pretrained checkpoint {pretrained}: no such file")
     build = contextlib.nullcontext() if pretrained else seeded_init(init_seed)
-    with build, _quiet_random_init(not pretrained):
+    with build:
         net, _, preprocess = open_clip.create_model_and_transforms(
             model, pretrained=pretrained or None, precision=_OPEN_CLIP_PRECISION[dtype],
             device="cpu")
