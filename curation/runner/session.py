@@ -62,6 +62,10 @@ def quiet_ray_data() -> None:
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     log_once("ray_data_progress_manager_disabled")  # "Progress bars disabled" once
+    # "no available CPUs, the job will hang" is a one-instant snapshot taken when an
+    # execution starts: between our back-to-back passes and fits it catches the last
+    # tasks of the previous one releasing their CPUs, and nothing hangs
+    log_once("cpu_warning")
     for name in ("ray.data", "ray.data._internal.execution.streaming_executor"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
