@@ -109,12 +109,38 @@ def run_once(n_docs: int, n_files: int, work: Path) -> dict:
     if proc.returncode != 0:
         raise SystemExit("curate run failed:\n" + "".join(lines[-30:]))
     totals = json.loads((out / "stats.json").read_text())
-    return {"documents": n_docs, "files": n_files, "generate_s": round(gen_s, 1),
+    return {"timeline": timeline(out), "documents": n_docs, "files": n_files, "generate_s": round(gen_s, 1),
             "wall_s": round(wall, 1), "docs_per_s": round(n_docs / wall),
             "driver_peak_mb": round(peak["driver"] / 2**20),
             "tree_peak_mb": round(peak["tree"] / 2**20),
             "written": totals["documents_written"], "shards": totals["shards"],
             "dropped": totals["documents_dropped"], "lines_printed": len(lines)}
+
+
+def timeline(out: Path) -> str:
+    """Seconds per phase (Ray start, each pass, each fit, packing), from the run's own
+    log stamps (whole seconds)."""
+    log = next((out / "_logs").glob("*.log")).read_text().splitlines()
+    stamps = []
+    for ln in log:
+        if ln[:2].isdigit() and " unit " not in ln:
+            h, m, s = map(int, ln[:8].split(":"))
+            stamps.append((h * 3600 + m * 60 + s, ln[9:]))
+    parts, prev = [], stamps[0][0] if stamps else 0
+    for at, text in stamps[1:]:
+        if text.startswith("curate: Ray:"):
+            name = "ray start"
+        elif text.startswith("pass ") and ": started" not in text:
+            name = text.split(" (")[0]
+        elif ": fitted on " in text:
+            name = "fit " + text.split(":")[0]
+        elif text.startswith("curate: done"):
+            name = "pack+finish"
+        else:
+            continue
+        parts.append(f"{name} {at - prev}")
+        prev = at
+    return ", ".join(parts)
 
 
 def main() -> int:

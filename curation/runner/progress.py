@@ -104,7 +104,8 @@ class RunProgress:
     def start_pass(self, label: str, total_units: int | None) -> None:
         self._pass = PassCounters(label, total_units)
         self._last_print = time.monotonic()
-        self.log(f"pass {label}: {total_units if total_units is not None else '?'} units")
+        self.log(f"{label}: started, "
+                 f"{total_units if total_units is not None else '?'} units")
         if self.live:
             self._draw()
 
