@@ -34,13 +34,34 @@ def _dataset(loc: Location, schema: pa.Schema) -> pads.Dataset:
     return pads.dataset(loc.path(), format="parquet", schema=schema)
 
 
-def read_facts(loc: Location, stage: GlobalStage) -> Any:
-    """The staged facts as a Ray dataset (read where they lie, in parallel)."""
-    kwargs: dict[str, Any] = {}
-    if loc.remote:
-        kwargs["filesystem"] = pa.fs.PyFileSystem(pa.fs.FSSpecHandler(loc.fs))
-    return ray.data.read_parquet(loc.path(), schema=facts_schema(stage),
-                                 file_extensions=["parquet"], **kwargs)
+FACTS_BLOCK_BYTES = 128 * 2**20  # uncompressed facts per block of the fit's dataset
+
+
+def read_facts(loc: Location, stage: GlobalStage, size: int | None = None) -> Any:
+    """The staged facts as a Ray dataset, read where they lie: one task and one block
+    per group of consecutive files (at least two per CPU, ~128 MiB each). Not Ray
+    Data's ``read_parquet``: over the 208 dedup facts files of a 400k-document run
+    (676 MB) it took 19 s on 2 CPUs where these grouped reads take 1.6 s."""
+    schema = facts_schema(stage)
+    names = sorted(loc.list(".parquet"))
+    if not names:
+        return ray.data.from_arrow(schema.empty_table())
+    if size is None:
+        size = facts_size(loc, stage)[1]
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    n_groups = min(len(names), max(2 * cpus, -(-size // FACTS_BLOCK_BYTES)))
+    bounds = [round(i * len(names) / n_groups) for i in range(n_groups + 1)]
+    groups = [names[a:b] for a, b in zip(bounds, bounds[1:])]
+    return ray.data.from_items([{"names": g} for g in groups],
+                               override_num_blocks=len(groups)).map_batches(
+        _read_group, batch_format="pyarrow", batch_size=None,
+        fn_kwargs={"loc": loc, "schema": schema})
+
+
+def _read_group(batch: pa.Table, loc: Location, schema: pa.Schema) -> pa.Table:
+    names = [n for group in batch.column("names").to_pylist() for n in group]
+    tables = [loc.read_parquet(n).select(schema.names).cast(schema) for n in names]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 def facts_size(loc: Location, stage: GlobalStage) -> tuple[int, int]:
@@ -126,7 +147,7 @@ def fit_global(stage: GlobalStage, facts: Location, decision: Location,
     else:
         from curation.runner.fits import fit_distributed
 
-        dataset = read_facts(facts, stage)
+        dataset = read_facts(facts, stage, size)
         if exclude:
             dataset = dataset.map_batches(ExcludeDecided(exclude), batch_format="pyarrow",
                                           batch_size=None)
