@@ -23,6 +23,9 @@ from curation.stage import (
 )
 
 UNIT_BITS = 20  # documents per unit < 2**20
+# facts collected before an image-removing decision applied carry each document's
+# live-image count, so the fit can leave out the documents that decision empties
+LIVE_IMAGES = "_live_images"
 CHUNK_BITS = 20  # units per input file < 2**20
 
 

@@ -91,7 +91,9 @@ def _describe(seg: Segment) -> list[str]:
         assert seg.collect_for is not None
         return [f"  pass {seg.index}: skipped: {seg.collect_for.name}'s facts come from "
                 f"pass {seg.collected_by}, its fit leaves out what "
-                + ", ".join(f"pass {j}'s decision" for j in seg.exclude) + " drops"]
+                + ", ".join([*(f"pass {j}'s decision" for j in seg.exclude),
+                             *(f"pass {j}'s image removal" for j in seg.exclude_emptied)])
+                + " drops"]
     out = []
     names = [seg.collect_for.name] if seg.collect_for else []
     names += [stage.name for _, stage in seg.also_collect]

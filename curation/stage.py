@@ -115,6 +115,16 @@ class GlobalStage(Stage):
     # apply drops exactly the kept documents named in the decision rows and changes
     # nothing else: the next global stage may collect its facts before it (early)
     drops_documents_only: ClassVar[bool] = False
+    # apply only drops the images named in the decision rows (a document left without
+    # one is then dropped by the runner's no_images rule): a later stage whose facts do
+    # not depend on images may still collect early, leaving out the emptied documents
+    removes_images_only: ClassVar[bool] = False
+
+    @property
+    def facts_ignore_images(self) -> bool:
+        """Whether ``collect`` reads nothing of a kept document's images (so dropping
+        some of them changes no fact)."""
+        return False
 
     def collect(self, docs: list[Document]) -> list[tuple[int, dict[str, Any]]]:
         raise NotImplementedError

@@ -77,6 +77,10 @@ class ClipTopKStage(GlobalStage):
     config: ClipTopKConfig
     fact_schema = pa.schema([("score", pa.float64())])
 
+    @property
+    def facts_ignore_images(self) -> bool:
+        return self.config.score != "matched_sim"  # a metadata score
+
     def collect(self, docs: list[Document]) -> list[tuple[int, dict]]:
         out = []
         for i, doc in enumerate(docs):

@@ -113,6 +113,7 @@ class ImageFrequencyStage(GlobalStage):
     Config = ImageFrequencyConfig
     config: ImageFrequencyConfig
     removes_images = True
+    removes_images_only = True
     fact_schema = pa.schema([("image", pa.int32()), ("key", pa.string())])
     decision_schema = pa.schema([("image", pa.int32())])
     _LIVE = {IMAGE_PENDING, "ok"}

@@ -49,7 +49,7 @@ class UnitReport:
         return dict(self.__dict__)
 
 
-def _live(doc: Document) -> int:
+def live_images(doc: Document) -> int:
     return sum(im.status in _LIVE for im in doc.images)
 
 
@@ -102,7 +102,7 @@ class OpRunner:
         self.setup()
         for op in self.ops:
             t0 = time.perf_counter()
-            before = [_live(d) if d.kept else 0 for d in docs]
+            before = [live_images(d) if d.kept else 0 for d in docs]
             out = self._run_op(op, unit, docs, report)
             if len(out) != len(docs):
                 raise InfrastructureError(op.label, unit, RuntimeError(
@@ -155,7 +155,7 @@ class OpRunner:
                                                    False):
             return
         for doc, had in zip(docs, before):
-            if had and doc.kept and not _live(doc):
+            if had and doc.kept and not live_images(doc):
                 doc.drop(NO_IMAGES, op.stage.name)
 
 

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import ray  # noqa: TID251 - the runner is where Ray lives
 
+from curation.decisions import LIVE_IMAGES
 from curation.location import Location
 from curation.stage import FACT_ID, FACT_UNIT, GlobalStage, decision_rows_schema, facts_schema
 
@@ -37,12 +38,13 @@ def _dataset(loc: Location, schema: pa.Schema) -> pads.Dataset:
 FACTS_BLOCK_BYTES = 128 * 2**20  # uncompressed facts per block of the fit's dataset
 
 
-def read_facts(loc: Location, stage: GlobalStage, size: int | None = None) -> Any:
+def read_facts(loc: Location, stage: GlobalStage, size: int | None = None,
+               live_counts: bool = False) -> Any:
     """The staged facts as a Ray dataset, read where they lie: one task and one block
     per group of consecutive files (at least two per CPU, ~128 MiB each). Not Ray
     Data's ``read_parquet``: over the 208 dedup facts files of a 400k-document run
     (676 MB) it took 19 s on 2 CPUs where these grouped reads take 1.6 s."""
-    schema = facts_schema(stage)
+    schema = fact_columns(stage, live_counts)
     names = sorted(loc.list(".parquet"))
     if not names:
         return ray.data.from_arrow(schema.empty_table())
@@ -88,38 +90,63 @@ def write_rows_by_unit(rows: pa.Table, decision: Location) -> int:
 
 
 class ExcludeDecided:
-    """Drop the facts of documents that earlier decisions drop (their rows' rids)."""
+    """Drop the facts of documents that earlier decisions drop (their rows' rids), and
+    of documents that image-removing decisions (rows: rid, image) leave without a live
+    image (facts then carry ``LIVE_IMAGES``, which leaves with this step)."""
 
-    def __init__(self, decisions: list[Location]) -> None:
+    def __init__(self, decisions: list[Location],
+                 emptied: list[Location] | None = None) -> None:
         self.decisions = decisions
+        self.emptied = emptied or []
 
-    def _dropped(self, unit: str) -> list[pa.Array]:
-        rids = []
-        for loc in self.decisions:
+    @staticmethod
+    def _rows(locs: list[Location], unit: str, columns: list[str]) -> list[pa.Table]:
+        out = []
+        for loc in locs:
             try:
-                rids.append(loc.read_parquet(f"{unit}.parquet", columns=[FACT_ID])
-                            .column(FACT_ID))
+                out.append(loc.read_parquet(f"{unit}.parquet", columns=columns))
             except FileNotFoundError:
                 continue
-        return [chunk for col in rids for chunk in col.chunks]
+        return out
 
     def __call__(self, facts: pa.Table) -> pa.Table:
-        if not self.decisions or facts.num_rows == 0:
-            return facts
-        dropped = [a for unit in pc.unique(facts.column(FACT_UNIT)).to_pylist()
-                   for a in self._dropped(unit)]
-        if not dropped:
-            return facts
-        # rids are unique per run, so the units' rows can be matched all at once
-        hit = pc.is_in(facts.column(FACT_ID),
-                       value_set=pa.chunked_array(dropped, pa.int64()).combine_chunks())
-        return facts.filter(pc.invert(hit))
+        units = pc.unique(facts.column(FACT_UNIT)).to_pylist() if facts.num_rows else []
+        dropped = [t.column(FACT_ID) for unit in units
+                   for t in self._rows(self.decisions, unit, [FACT_ID])]
+        if dropped:
+            # rids are unique per run, so the units' rows can be matched all at once
+            value_set = pa.chunked_array([c for col in dropped for c in col.chunks],
+                                         pa.int64()).combine_chunks()
+            facts = facts.filter(pc.invert(pc.is_in(facts.column(FACT_ID),
+                                                    value_set=value_set)))
+        removed = [t.cast(pa.schema([(FACT_ID, pa.int64()), ("image", pa.int64())]))
+                   for unit in units for t in self._rows(self.emptied, unit,
+                                                         [FACT_ID, "image"])]
+        if removed:
+            slots = pa.concat_tables(removed).group_by([FACT_ID, "image"]).aggregate([])
+            counts = slots.group_by(FACT_ID).aggregate([("image", "count")])
+            joined = facts.join(counts, FACT_ID, join_type="left outer")
+            gone = pc.fill_null(joined.column("image_count"), 0)
+            live = joined.column(LIVE_IMAGES)
+            emptied = pc.and_(pc.greater(live, 0), pc.greater_equal(gone, live))
+            facts = joined.filter(pc.invert(emptied)).drop_columns(["image_count"])
+        if LIVE_IMAGES in facts.column_names:
+            facts = facts.drop_columns([LIVE_IMAGES])
+        return facts
+
+
+def fact_columns(stage: GlobalStage, live_counts: bool) -> pa.Schema:
+    """The staged facts' schema; with each document's live-image count when they were
+    collected before an image-removing decision applied."""
+    schema = facts_schema(stage)
+    return schema.append(pa.field(LIVE_IMAGES, pa.int32())) if live_counts else schema
 
 
 @ray.remote(num_cpus=1)
 def _fit_in_task(stage: GlobalStage, facts: Location, decision: Location,
-                 exclude: list[Location]) -> dict:
-    table = ExcludeDecided(exclude)(_dataset(facts, facts_schema(stage)).to_table())
+                 exclude: list[Location], emptied: list[Location]) -> dict:
+    schema = fact_columns(stage, bool(emptied))
+    table = ExcludeDecided(exclude, emptied)(_dataset(facts, schema).to_table())
     result = stage.fit(table)
     rows = result.rows if result.rows is not None else \
         decision_rows_schema(stage).empty_table()
@@ -134,23 +161,25 @@ def _write_group(group: pa.Table, decision: Location) -> pa.Table:
 
 def fit_global(stage: GlobalStage, facts: Location, decision: Location,
                local_max_facts: int, exclude: list[Location] | None = None,
-               local_max_bytes: int | None = None) -> dict:
+               local_max_bytes: int | None = None,
+               emptied: list[Location] | None = None) -> dict:
     """Fit once (a marker makes a resumed run skip it) and return the summary;
-    ``exclude``: earlier decisions whose dropped documents' facts are left out. The
+    ``exclude``: earlier decisions whose dropped documents' facts are left out;
+    ``emptied``: image-removing decisions whose emptied documents are left out. The
     fit runs in one task when the facts are within both local limits."""
     if decision.exists(SUMMARY):
         return decision.read_json(SUMMARY)
-    exclude = exclude or []
+    exclude, emptied = exclude or [], emptied or []
     n, size = facts_size(facts, stage)
     if n <= local_max_facts and (local_max_bytes is None or size <= local_max_bytes):
-        summary = ray.get(_fit_in_task.remote(stage, facts, decision, exclude))
+        summary = ray.get(_fit_in_task.remote(stage, facts, decision, exclude, emptied))
     else:
         from curation.runner.fits import fit_distributed
 
-        dataset = read_facts(facts, stage, size)
-        if exclude:
-            dataset = dataset.map_batches(ExcludeDecided(exclude), batch_format="pyarrow",
-                                          batch_size=None)
+        dataset = read_facts(facts, stage, size, bool(emptied))
+        if exclude or emptied:
+            dataset = dataset.map_batches(ExcludeDecided(exclude, emptied),
+                                          batch_format="pyarrow", batch_size=None)
         summary, rows = fit_distributed(stage, dataset)
         if rows is not None:
             rows.groupby(FACT_UNIT).map_groups(

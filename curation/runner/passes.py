@@ -169,7 +169,8 @@ def pass_end(seg: Segment, output: Location, work: Location,
         return StageEnd(stage_to, None, None), stage_to, ".cdb"  # type: ignore[arg-type]
     facts = work.child(f"facts-{seg.index:02d}")
     docs = work.child(f"seg-{seg.index:02d}") if seg.materialize else None
-    early = [(work.child(f"facts-{k:02d}"), stage) for k, stage in seg.also_collect]
+    early = [(work.child(f"facts-{k:02d}"), stage, k in seg.live_counts_for)
+             for k, stage in seg.also_collect]
     return StageEnd(docs, facts, seg.collect_for, early), facts, ".parquet"
 
 

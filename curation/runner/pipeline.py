@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from curation.decisions import LIVE_IMAGES
 from curation.ingest.files import expand_inputs
 from curation.location import Location
 from curation.pipeline_config import BranchConfig, PipelineConfig
@@ -174,7 +175,9 @@ def run_line(stages: list, line: LineInput, output: Location, work: Location,
                                  work.child(f"decision-{seg.index:02d}"),
                                  state.options.local_fit_max_facts,
                                  [work.child(f"decision-{j:02d}") for j in seg.exclude],
-                                 state.options.local_fit_max_bytes)
+                                 state.options.local_fit_max_bytes,
+                                 [work.child(f"decision-{j:02d}")
+                                  for j in _emptying(seg, segments, state.options)])
             state.timings[f"{seg.collect_for.name}.fit"] = time.perf_counter() - t0
             early = f", collected in pass {seg.collected_by}" if not seg.runs else ""
             state.progress.say(f"{seg.collect_for.name}: fitted on {summary['facts']:,} "
@@ -189,6 +192,14 @@ def run_line(stages: list, line: LineInput, output: Location, work: Location,
         "stage_seconds": {k: round(v, 3) for k, v in sorted(state.timings.items())}})
 
 
+def _emptying(seg: Segment, segments: list[Segment], options: Any) -> list[int]:
+    """The image-removing decisions applied after ``seg``'s facts were collected that
+    drop the documents they empty (not with ``keep_text_only``)."""
+    return [j for j in seg.exclude_emptied
+            if not (options.keep_text_only or getattr(
+                segments[j].collect_for.config, "keep_text_only", False))]  # type: ignore[union-attr]
+
+
 def check_early_facts(seg: Segment, work: Location) -> None:
     """Facts collected early lie next to their pass's markers, unit for unit; a unit
     without them (an output begun by a version that collected them in a pass of their
@@ -198,13 +209,20 @@ def check_early_facts(seg: Segment, work: Location) -> None:
     mine = {n.removesuffix(".parquet")
             for n in work.child(f"facts-{seg.index:02d}").list(".parquet")}
     missing = host - mine
+    assert seg.collect_for is not None
     if missing:
-        assert seg.collect_for is not None
         raise ValueError(
             f"{work.uri}: {seg.collect_for.name}'s facts are missing for {len(missing)} "
             f"of {len(host)} units (e.g. {min(missing)}): this output was begun by a "
             "version of curate that planned its passes differently; run again with "
             "--overwrite")
+    if seg.exclude_emptied and mine:
+        first = work.child(f"facts-{seg.index:02d}").read_parquet(f"{min(mine)}.parquet")
+        if LIVE_IMAGES not in first.column_names:
+            raise ValueError(
+                f"{work.uri}: {seg.collect_for.name}'s facts have no live-image counts "
+                f"(e.g. {min(mine)}): this output was begun by a version of curate that "
+                "planned its passes differently; run again with --overwrite")
 
 
 def _remove_work(config: PipelineConfig, out: Location) -> None:

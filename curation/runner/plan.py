@@ -82,6 +82,11 @@ class Segment:
     also_collect: list[tuple[int, GlobalStage]] = field(default_factory=list)
     collected_by: int | None = None  # this pass's facts came early from that pass
     exclude: list[int] = field(default_factory=list)  # decisions its fit leaves out
+    # image-removing decisions applied after its facts were collected: its fit leaves
+    # out the documents they leave without a live image (facts then carry each
+    # document's live-image count)
+    exclude_emptied: list[int] = field(default_factory=list)
+    live_counts_for: set[int] = field(default_factory=set)  # passes of also_collect that need them
 
     @property
     def runs(self) -> bool:
@@ -133,24 +138,40 @@ def plan_segments(stages: list[Stage], stage_output: bool = False) -> list[Segme
         staged = stage_output if is_last else any(not op.replayable for op in own_ops)
         seg = Segment(k, replay + own_ops, len(replay), last_staged, collect_for, staged)
         seg.groups = group_ops(seg.ops)
-        if not is_last and _collects_early(own_ops):
+        kind = None if is_last else _early_kind(own_ops)
+        if kind is not None:
             prev = segments[-1]
+            emptied = [*prev.exclude_emptied, *([prev.index] if kind == "images" else [])]
+            if emptied and not collect_for.facts_ignore_images:  # type: ignore[union-attr]
+                kind = None
+        if kind is not None:
             host = segments[prev.collected_by] if prev.collected_by is not None else prev
             seg.collected_by = host.index
-            seg.exclude = [*prev.exclude, prev.index]
+            seg.exclude = [*prev.exclude, *([prev.index] if kind == "documents" else [])]
+            seg.exclude_emptied = emptied
             host.also_collect.append((k, collect_for))  # type: ignore[arg-type]
+            if emptied:
+                host.live_counts_for.add(k)
         segments.append(seg)
         if staged:
             last_staged = k
     return segments
 
 
-def _collects_early(own_ops: list[Op]) -> bool:
+def _early_kind(own_ops: list[Op]) -> str | None:
     """A pass whose own ops only apply one decision that drops whole documents (and
     changes nothing in the others) sees what the pass before it saw, less those
-    documents: its facts can be collected there."""
-    return len(own_ops) == 1 and own_ops[0].kind == "apply" and \
-        own_ops[0].stage.drops_documents_only  # type: ignore[attr-defined]
+    documents: its facts can be collected there ("documents"). One that only removes
+    named images sees the same, less some images and the documents left without one:
+    facts that ignore images can be collected there too ("images")."""
+    if len(own_ops) != 1 or own_ops[0].kind != "apply":
+        return None
+    stage = own_ops[0].stage
+    if stage.drops_documents_only:  # type: ignore[attr-defined]
+        return "documents"
+    if stage.removes_images_only:  # type: ignore[attr-defined]
+        return "images"
+    return None
 
 
 def needs_input_staging(segments: list[Segment]) -> bool:

@@ -13,12 +13,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import pyarrow as pa
+
 from curation.batch_codec import decode_docs, encode_docs
-from curation.decisions import facts_table, unit_rids
+from curation.decisions import LIVE_IMAGES, facts_table, unit_rids
 from curation.document import Document
 from curation.location import Location
 from curation.pipeline_config import IngestConfig
-from curation.runner.chain import ChainSettings, OpRunner, UnitReport, finish_report
+from curation.runner.chain import (
+    ChainSettings,
+    OpRunner,
+    UnitReport,
+    finish_report,
+    live_images,
+)
 from curation.runner.ingest import ingest_file
 from curation.runner.plan import Op
 from curation.stage import GlobalStage
@@ -47,17 +55,21 @@ class StageEnd:
     docs: Location | None
     facts: Location | None
     collect_for: GlobalStage | None
-    early: list[tuple[Location, GlobalStage]] = field(default_factory=list)
+    # (where, stage, with each document's live-image count) for facts collected early
+    early: list[tuple[Location, GlobalStage, bool]] = field(default_factory=list)
 
     def __call__(self, unit: str, docs: list[Document], report: UnitReport) -> dict:
         if self.docs is not None:
             self.docs.write_bytes(f"{unit}.cdb", encode_docs(docs),
                                   durable=self.facts is None)  # else facts are the marker
         rids = unit_rids(unit, len(docs))
-        for where, stage in self.early:
-            where.write_parquet(f"{unit}.parquet",
-                                facts_table(stage, unit, rids, stage.collect(docs)),
-                                durable=False)
+        for where, stage, live in self.early:
+            collected = stage.collect(docs)
+            table = facts_table(stage, unit, rids, collected)
+            if live:
+                table = table.append_column(LIVE_IMAGES, pa.array(
+                    [live_images(docs[i]) for i, _ in collected], pa.int32()))
+            where.write_parquet(f"{unit}.parquet", table, durable=False)
         if self.facts is not None and self.collect_for is not None:
             table = facts_table(self.collect_for, unit, rids,
                                 self.collect_for.collect(docs))
