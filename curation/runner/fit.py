@@ -125,11 +125,11 @@ class ExcludeDecided:
         if removed:
             slots = pa.concat_tables(removed).group_by([FACT_ID, "image"]).aggregate([])
             counts = slots.group_by(FACT_ID).aggregate([("image", "count")])
-            joined = facts.join(counts, FACT_ID, join_type="left outer")
-            gone = pc.fill_null(joined.column("image_count"), 0)
-            live = joined.column(LIVE_IMAGES)
+            at = pc.index_in(facts.column(FACT_ID), value_set=counts.column(FACT_ID))
+            gone = pc.fill_null(pc.take(counts.column("image_count"), at), 0)
+            live = facts.column(LIVE_IMAGES)
             emptied = pc.and_(pc.greater(live, 0), pc.greater_equal(gone, live))
-            facts = joined.filter(pc.invert(emptied)).drop_columns(["image_count"])
+            facts = facts.filter(pc.invert(emptied))
         if LIVE_IMAGES in facts.column_names:
             facts = facts.drop_columns([LIVE_IMAGES])
         return facts
