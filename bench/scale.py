@@ -109,8 +109,9 @@ def run_once(n_docs: int, n_files: int, work: Path) -> dict:
     if proc.returncode != 0:
         raise SystemExit("curate run failed:\n" + "".join(lines[-30:]))
     totals = json.loads((out / "stats.json").read_text())
-    return {"timeline": timeline(out), "documents": n_docs, "files": n_files, "generate_s": round(gen_s, 1),
-            "wall_s": round(wall, 1), "docs_per_s": round(n_docs / wall),
+    return {"timeline": timeline(out), "documents": n_docs, "files": n_files,
+            "generate_s": round(gen_s, 1), "wall_s": round(wall, 1),
+            "docs_per_s": round(n_docs / wall),
             "driver_peak_mb": round(peak["driver"] / 2**20),
             "tree_peak_mb": round(peak["tree"] / 2**20),
             "written": totals["documents_written"], "shards": totals["shards"],
