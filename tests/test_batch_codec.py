@@ -36,6 +36,26 @@ def test_round_trip_is_exact_with_image_bytes():
         [im.data for d in original for im in d.images]
 
 
+def test_image_fields_left_at_none_are_not_stored_and_come_back():
+    import msgpack
+
+    full = ImageRecord("http://h/x.jpg", matched_text_index=1, matched_sim=0.25,
+                       status="ok", dropped_by=None, sha256="ab" * 32, phash="0f" * 8,
+                       width=3, height=4, original_width=6, original_height=8,
+                       mime="image/jpeg", num_bytes=10, similarities=[0.1, 0.25],
+                       member="0.jpg", metadata={"k": [1, None]}, data=b"xyz")
+    bare = ImageRecord("", status="http_404", dropped_by="download")
+    original = [Document("d", "mmc4", None, ["t"], [full, bare], Provenance("f", 1))]
+    blob = encode_docs(original)
+    (hlen,) = struct.unpack("<Q", blob[4:12])
+    header = msgpack.unpackb(blob[12:12 + hlen], raw=False)
+    assert set(header[0]["images"][1]) == {"url", "status", "dropped_by", "metadata"}
+    assert "dropped_by" not in header[0]["images"][0]
+    back = decode_docs(blob)
+    assert [d.to_dict() for d in back] == [d.to_dict() for d in original]
+    assert back[0].images[0].data == b"xyz" and back[0].images[1].data is None
+
+
 def test_untouched_texts_stay_packed_and_pass_through():
     blob = encode_docs(docs())
     back = decode_docs(blob)
