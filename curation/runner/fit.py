@@ -44,7 +44,7 @@ def read_facts(loc: Location, stage: GlobalStage, size: int | None = None,
     per group of consecutive files (at least two per CPU, ~128 MiB each). Not Ray
     Data's ``read_parquet``: over the 208 dedup facts files of a 400k-document run
     (676 MB) it took 19 s on 2 CPUs where these grouped reads take 1.6 s."""
-    schema = fact_columns(stage, live_counts)
+    schema = staged_facts_schema(stage, live_counts)
     names = sorted(loc.list(".parquet"))
     if not names:
         return ray.data.from_arrow(schema.empty_table())
@@ -135,7 +135,7 @@ class ExcludeDecided:
         return facts
 
 
-def fact_columns(stage: GlobalStage, live_counts: bool) -> pa.Schema:
+def staged_facts_schema(stage: GlobalStage, live_counts: bool) -> pa.Schema:
     """The staged facts' schema; with each document's live-image count when they were
     collected before an image-removing decision applied."""
     schema = facts_schema(stage)
@@ -145,7 +145,7 @@ def fact_columns(stage: GlobalStage, live_counts: bool) -> pa.Schema:
 @ray.remote(num_cpus=1)
 def _fit_in_task(stage: GlobalStage, facts: Location, decision: Location,
                  exclude: list[Location], emptied: list[Location]) -> dict:
-    schema = fact_columns(stage, bool(emptied))
+    schema = staged_facts_schema(stage, bool(emptied))
     table = ExcludeDecided(exclude, emptied)(_dataset(facts, schema).to_table())
     result = stage.fit(table)
     rows = result.rows if result.rows is not None else \
