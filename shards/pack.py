@@ -6,14 +6,17 @@ unit kept. ``plan_shards`` walks the pieces in unit order and cuts greedily: eve
 shard but the last is full (by samples, or within one sample of the byte limit). The
 plan depends only on the pieces, so a resumed run plans the same shards, with the
 same names, and skips the ones already written. ``assemble_shard`` copies byte ranges
-of the pieces (no re-encoding) and writes the shard's manifest part last.
+of the pieces (no re-encoding; inside the kernel where both are local files) and
+writes the shard's manifest part last.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import IO, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +26,10 @@ from curation.location import Location
 from shards.layout import MANIFEST, SHARDS, shard_name
 from shards.tarfast import END as TAR_END  # two zero blocks close a tar archive
 from shards.writer import MANIFEST_SCHEMA
+
+# copy_file_range errors that mean "not here" (another filesystem on an old kernel,
+# a filesystem or sandbox without it): the bytes are then copied through Python
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM}
 
 PLAN_SCHEMA = pa.schema([("shard", pa.int64()), ("unit", pa.string()),
                          ("first", pa.int64()), ("count", pa.int64())])
@@ -80,6 +87,32 @@ class UnitPieces:
         return self.location.fs.cat_file(self.location.path(f"{name}.tar"), start=start,
                                          end=end)
 
+    def copy_to(self, name: str, start: int, end: int, f: IO[bytes]) -> bool:
+        """Copy a byte range into the local file ``f`` inside the kernel
+        (``copy_file_range``: no pass through Python's memory); False where it does
+        not apply (remote storage, a platform without it), and the caller reads."""
+        if self.location.remote or not hasattr(os, "copy_file_range"):
+            return False
+        try:
+            out = f.fileno()
+        except (AttributeError, OSError, ValueError):
+            return False
+        f.flush()
+        with open(self.location.path(f"{name}.tar"), "rb", buffering=0) as src:
+            copied, todo = 0, end - start
+            try:
+                while copied < todo:
+                    n = os.copy_file_range(src.fileno(), out, todo - copied, start + copied)
+                    if n == 0:
+                        raise OSError(f"{src.name}: piece shorter than its index says")
+                    copied += n
+            except OSError as exc:
+                if copied or exc.errno not in _NO_KERNEL_COPY:
+                    raise
+                return False
+        f.seek(0, os.SEEK_END)  # the buffered writer's position follows the file's
+        return True
+
 
 def _spans(rows: pa.Table) -> list[tuple[int, int]]:
     """Byte ranges covering the rows, adjacent samples merged into one read."""
@@ -115,9 +148,12 @@ def assemble_shard(index: int, ranges: list[tuple[str, int, int]],
                                pa.array(new_offsets, pa.int64()))
         parts.append(rows.append_column("shard", pa.array([name] * rows.num_rows)))
 
+    copy_to = getattr(source, "copy_to", None)
+
     def write(f) -> None:
         for piece, start, end in reads:
-            f.write(source.read(piece, start, end))
+            if copy_to is None or not copy_to(piece, start, end, f):
+                f.write(source.read(piece, start, end))
         f.write(TAR_END)
 
     output.child(SHARDS).write(name, write)

@@ -126,7 +126,18 @@ def read_parquet(fs: Any, path: str, columns: list[str] | None = None) -> Any:
     return open_parquet(fs, path).read(columns=columns, use_threads=False)
 
 
+def open_binary(uri: str, storage_options: dict | None = None) -> IO[bytes]:
+    """A file to stream from: a plain buffered file for a local path (fsspec's local
+    wrapper adds a Python call to each of the several reads per member), else fsspec."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    fs, path = fsspec.core.url_to_fs(uri, **(storage_options or {}))
+    if isinstance(fs, LocalFileSystem):
+        return open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - the caller closes it
+    return fs.open(path, "rb")
+
+
 def read_shard(uri: str, storage_options: dict | None = None) -> Iterator[dict[str, Any]]:
     """Samples of one shard, local or remote (fsspec)."""
-    with fsspec.open(uri, "rb", **(storage_options or {})) as f:
+    with open_binary(uri, storage_options) as f:
         yield from iter_samples(f, uri)

@@ -24,6 +24,17 @@ def _octal(value: int, width: int) -> bytes:
     return b"%0*o\0" % (width - 1, value)
 
 
+# The header fields that never change (mode, owner, mtime, type, magic), laid out
+# once: a header is then the name, the size and the checksum around these.
+_MODE_IDS = b"0000444\0" + b"0000000\0" + b"0000000\0"  # mode, uid, gid
+_MTIME = _octal(0, 12)
+_TYPE_TO_DEVMINOR = (b"0" + b"\0" * 100 + b"ustar\x0000" + _OWNER.ljust(32, b"\0")
+                     + _OWNER.ljust(32, b"\0") + b"\0" * 16)  # type .. devminor
+_FIXED_SUM = sum(_MODE_IDS) + sum(_MTIME) + sum(_TYPE_TO_DEVMINOR) + 8 * ord(" ")
+_TAIL_PAD = b"\0" * 12
+MAX_MEMBER_SIZE = 8 ** 11 - 1  # what 11 octal digits hold (8 GiB)
+
+
 def member_header(name: str, size: int) -> bytes:
     """A USTAR header for a regular, read-only file with a fixed mtime and owner."""
     raw = name.encode("utf-8")
@@ -33,21 +44,13 @@ def member_header(name: str, size: int) -> bytes:
         if cut <= 0 or len(raw) - cut - 1 > 100:
             raise ValueError(f"member name too long for a USTAR header: {name!r}")
         prefix, raw = raw[:cut], raw[cut + 1:]
-    head = bytearray(BLOCK)
-    head[0:len(raw)] = raw
-    head[100:108] = b"0000444\0"
-    head[108:116] = b"0000000\0"
-    head[116:124] = b"0000000\0"
-    head[124:136] = _octal(size, 12)
-    head[136:148] = _octal(0, 12)
-    head[148:156] = b"        "
-    head[156] = ord("0")
-    head[257:265] = b"ustar\x0000"
-    head[265:265 + len(_OWNER)] = _OWNER
-    head[297:297 + len(_OWNER)] = _OWNER
-    head[345:345 + len(prefix)] = prefix
-    head[148:156] = b"%06o\0 " % sum(head)
-    return bytes(head)
+    if not 0 <= size <= MAX_MEMBER_SIZE:
+        raise ValueError(f"member {name!r}: size {size} does not fit a USTAR header")
+    size_field = _octal(size, 12)
+    checksum = _FIXED_SUM + sum(raw) + sum(size_field) + sum(prefix)
+    return b"".join((raw.ljust(100, b"\0"), _MODE_IDS, size_field, _MTIME,
+                     b"%06o\0 " % checksum, _TYPE_TO_DEVMINOR, prefix.ljust(155, b"\0"),
+                     _TAIL_PAD))
 
 
 def member_bytes(name: str, data: bytes) -> bytes:
@@ -98,7 +101,7 @@ def iter_tar(f: IO[bytes], where: str, check) -> Iterator[tuple[str, bytes]]:
         if len(head) != BLOCK:
             raise TarFormatError(f"{where}: truncated tar header")
         stored = _number(head[148:156])
-        if stored != sum(head[:148]) + 256 + sum(head[156:]):
+        if stored != sum(head) - sum(head[148:156]) + 256:  # checksum field as spaces
             raise TarFormatError(f"{where}: bad tar header checksum")
         kind = chr(head[156]) if head[156] else "0"
         size = _number(head[124:136])

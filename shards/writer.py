@@ -19,7 +19,9 @@ import pyarrow as pa
 from curation.document import Document, ImageRecord
 from curation.location import Location
 from shards.layout import DROPPED, DROPS, IMAGE_EXTENSIONS, STATS, sample_key
-from shards.tarfast import member_bytes
+from shards.tarfast import BLOCK, member_header
+
+ZEROS = bytes(BLOCK)
 
 LIVE = ("ok", "pending")
 
@@ -84,7 +86,7 @@ def manifest_extras(doc: Document) -> dict:
 def piece_bytes(docs: list[Document], unit_id: str) -> tuple[bytes, list[dict]]:
     """The kept samples of a unit as a tar fragment (no end-of-archive blocks) and one
     index row per sample: manifest columns plus its byte ``offset``/``length``."""
-    parts: list[bytes] = []
+    parts: list[bytes] = []  # headers, data and padding: joined once, at the end
     rows: list[dict] = []
     offset = 0
     for position, doc in enumerate(docs):
@@ -92,15 +94,17 @@ def piece_bytes(docs: list[Document], unit_id: str) -> tuple[bytes, list[dict]]:
             continue
         members = sample_members(doc)
         key = sample_key(unit_id, position)
-        sample = b"".join(member_bytes(f"{key}.{suffix}", data)
-                          for suffix, data in members.items())
-        parts.append(sample)
+        length = data_bytes = 0
+        for suffix, data in members.items():
+            pad = -len(data) % BLOCK
+            parts += (member_header(f"{key}.{suffix}", len(data)), data, ZEROS[:pad])
+            data_bytes += len(data)
+            length += BLOCK + len(data) + pad
         rows.append({"key": key, "unit": unit_id, "doc_id": doc.doc_id,
                      "source": doc.source, "num_images": len(members) - 1,
-                     "num_texts": len(doc.texts),
-                     "bytes": sum(len(v) for v in members.values()),
-                     **manifest_extras(doc), "offset": offset, "length": len(sample)})
-        offset += len(sample)
+                     "num_texts": len(doc.texts), "bytes": data_bytes,
+                     **manifest_extras(doc), "offset": offset, "length": length})
+        offset += length
     return b"".join(parts), rows
 
 

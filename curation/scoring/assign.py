@@ -11,7 +11,6 @@ argmax [1, 1].
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from curation.document import Document
 
@@ -24,8 +23,13 @@ def mmc4_assign(sim: np.ndarray) -> tuple[list[int], list[float]]:
         return [], []
     if sim.ndim != 2 or sim.shape[1] == 0:
         raise ValueError(f"need at least one text to assign {n_images} image(s) to")
-    rows, cols = linear_sum_assignment(-sim)
     index = sim.argmax(axis=1)  # surplus images: their best sentence
+    if n_images == 1:  # one image: the assignment is its best sentence
+        return index.tolist(), sim[0, index].tolist()
+    # imported here: scipy.optimize costs a worker process ~0.3 s to import
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(-sim)
     index[rows] = cols
     return index.tolist(), sim[np.arange(n_images), index].tolist()
 

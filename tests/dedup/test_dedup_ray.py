@@ -61,6 +61,9 @@ def test_curate_dedup_command(ray_session, corpus, tmp_path, capsys):
     rc = curate(["dedup", "-i", str(tmp_path / "in"), "-o", str(out), "--threshold", "0.75",
                  "--json"])
     assert rc == 0
+    import ray
+
+    assert ray.is_initialized()  # the command leaves a session it did not start running
     stats = json.loads(capsys.readouterr().out)
     dups = pq.read_table(out / "duplicates").to_pylist()
     kept_lines = [line for f in sorted((out / "documents").iterdir())

@@ -1,4 +1,5 @@
-"""The Ray session the runner starts: Ray Data's scheduling tick is tightened."""
+"""The Ray session the runner starts: Ray Data's scheduling tick is tightened, and
+stopping it does not wait a second for the autoscaler monitor."""
 
 from curation.runner.session import SCHEDULING_TICK_S, tighten_scheduling_tick
 
@@ -23,3 +24,12 @@ def test_the_executor_reads_the_tick_when_it_waits():
 
     source = inspect.getsource(state.process_completed_tasks)
     assert "timeout=WAIT_FOR_TASK_COMPLETION_TIMEOUT_S" in source
+
+
+def test_a_local_session_has_the_monitor_that_stop_kills_first(ray_session):
+    # stop_ray SIGKILLs it before ray.shutdown() (which would wait 1 s for it to
+    # ignore SIGTERM); a Ray that stops starting it, or renames it, fails here.
+    from ray._private import worker
+
+    infos = worker._global_node.all_processes.get("monitor", [])
+    assert infos and infos[0].process.poll() is None

@@ -72,6 +72,22 @@ def test_fast_headers_read_by_tarfile_and_long_names():
     assert [s["__key__"] for s in iter_samples(io.BytesIO(blob), "t")] == ["k1", long[:-5]]
 
 
+def test_header_fields_as_tarfile_reads_them():
+    """The templated header: every field tarfile parses, for short, non-ASCII and
+    prefix-split names and sizes up to what 11 octal digits hold."""
+    import tarfile as tf_mod
+
+    from shards.tarfast import MAX_MEMBER_SIZE, member_header
+
+    for name, size in [("k.json", 0), ("ключ.0.jpg", 12345), ("d/" * 60 + "n.json", 77),
+                       ("x" * 100, MAX_MEMBER_SIZE)]:
+        info = tf_mod.TarInfo.frombuf(member_header(name, size), "utf-8", "surrogateescape")
+        assert (info.name, info.size, info.mode, info.mtime) == (name, size, 0o444, 0)
+        assert (info.uname, info.gname, info.type) == ("curate", "curate", tf_mod.REGTYPE)
+    with pytest.raises(ValueError, match="does not fit"):
+        member_header("k.json", MAX_MEMBER_SIZE + 1)
+
+
 def test_pax_and_gnu_long_names_written_by_tarfile_are_read():
     name = "x" * 150 + ".json"
     for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):

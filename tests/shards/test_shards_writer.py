@@ -122,3 +122,34 @@ def test_byte_bound_splits_shards_and_no_temp_files_remain(tmp_path):
                for r in index)
     leftovers = [p for p in tmp_path.rglob("*") if ".tmp-" in p.name]
     assert leftovers == []
+
+
+def test_kernel_copy_and_python_copy_write_the_same_shards(tmp_path):
+    """Local pieces are copied into shards with copy_file_range; the bytes equal a
+    copy through Python (the path remote storage takes)."""
+    from curation.location import Location
+    from shards.pack import UnitPieces, assemble_shard
+
+    from shards.writer import write_unit
+
+    pieces = Location.of(str(tmp_path / "pieces"))
+    for c in range(3):
+        write_unit([make_doc(10 * c + i, n_images=3) for i in range(3)], f"00000-{c:05d}",
+                   Location.of(str(tmp_path / "unit-output")), pieces)
+
+    class ReadOnly:  # a piece source without the kernel copy
+        def index(self, name):
+            return UnitPieces(pieces).index(name)
+
+        def read(self, name, start, end):
+            return UnitPieces(pieces).read(name, start, end)
+
+    ranges = [("00000-00000", 1, 2), ("00000-00001", 0, 3), ("00000-00002", 0, 1)]
+    for source, where in ((UnitPieces(pieces), "kernel"), (ReadOnly(), "python")):
+        assemble_shard(0, ranges, source, Location.of(str(tmp_path / where)))
+    kernel = (tmp_path / "kernel" / "shards" / "000000.tar").read_bytes()
+    assert kernel == (tmp_path / "python" / "shards" / "000000.tar").read_bytes()
+    with tarfile.open(tmp_path / "kernel" / "shards" / "000000.tar") as tf:
+        keys = sorted({n.split(".", 1)[0] for n in tf.getnames()})
+    assert keys == ["00000-00000-000001", "00000-00000-000002", "00000-00001-000000",
+                    "00000-00001-000001", "00000-00001-000002", "00000-00002-000000"]
