@@ -129,7 +129,6 @@ def test_kernel_copy_and_python_copy_write_the_same_shards(tmp_path):
     copy through Python (the path remote storage takes)."""
     from curation.location import Location
     from shards.pack import UnitPieces, assemble_shard
-
     from shards.writer import write_unit
 
     pieces = Location.of(str(tmp_path / "pieces"))
