@@ -1,7 +1,7 @@
 """Benchmark: the user's command, `curate run` (download only), against img2dataset on
 the same loopback URL list, same machine, same resize, in one run.
 
-    .venv/bin/python bench/download.py                 # 12000 URLs, both lines
+    .venv/bin/python bench/download.py                 # 12000 and 48000 URLs, both lines
     .venv/bin/python bench/download.py --n 3000 --lines plain
 
 Two lines, each img2dataset then ours:
@@ -277,7 +277,8 @@ def _timeline(out: Path) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, default=12000, help="number of URLs")
+    ap.add_argument("--n", type=int, nargs="+", default=[12000, 48000],
+                    help="numbers of URLs, each measured on its own (default: %(default)s)")
     ap.add_argument("--pool", type=int, default=300, help="distinct JPEGs served")
     ap.add_argument("--hosts", type=int, default=16, help="loopback host names")
     ap.add_argument("--lines", default="plain,stall")
@@ -308,7 +309,7 @@ def _bench(tmp: Path, a: argparse.Namespace) -> int:
     pool_dir.mkdir()
     paths = make_pool(pool_dir, a.pool)
     kb = sum(p.stat().st_size for p in paths) / len(paths) / 1024
-    print(f"{a.n} URLs over {a.hosts} loopback host(s), {len(paths)} distinct JPEGs "
+    print(f"URLs over {a.hosts} loopback host(s), {len(paths)} distinct JPEGs "
           f"(mean {kb:.0f} KB), resize shortest side {SIZE}, {os.cpu_count()} CPUs",
           flush=True)
     port_file = tmp / "port"
@@ -318,20 +319,21 @@ def _bench(tmp: Path, a: argparse.Namespace) -> int:
         while not port_file.exists() or not port_file.read_text():
             time.sleep(0.05)
         port = int(port_file.read_text())
-        for line in a.lines.split(","):
-            urls = tmp / f"urls-{line}.parquet"
-            write_urls(urls, port, a.n, a.hosts, stall=line == "stall")
-            _report(line, run_line(tmp, line, urls, a))
+        for n in a.n:
+            for line in a.lines.split(","):
+                urls = tmp / f"urls-{line}-{n}.parquet"
+                write_urls(urls, port, n, a.hosts, stall=line == "stall")
+                _report(f"{n} URLs, {line}", line, run_line(tmp, f"{line}-{n}", urls, a))
     finally:
         server.terminate()
         server.wait()
     return 0
 
 
-def _report(line: str, results: dict) -> None:
+def _report(title: str, line: str, results: dict) -> None:
     what = {"plain": "all URLs answer",
             "stall": f"2% stall {STALL_S} s, timeout {TIMEOUT_S} s, no retries"}[line]
-    print(f"{line}: {what}")
+    print(f"{title}: {what}")
     rate = {}
     for name, r in results.items():
         rate[name] = r["ok"] / r["wall"]

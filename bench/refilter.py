@@ -2,10 +2,13 @@
 output (new threshold, stored scores, no download, no model) against plain tar
 reading of the same shards, in the same run.
 
-Headline: documents/s of the command a user types (Ray start included) divided by
-documents/s of a plain `tarfile` pass over the shards (every member read). An extra
-line gives the command's time without Ray's start-up.
+Headline: documents/s of the command a user types (Ray start and stop included)
+divided by documents/s of a plain `tarfile` pass over the shards (every member read),
+at two corpus sizes (the command's fixed cost, ~6 s of Ray start and stop on 2 cores,
+weighs on the small one). An extra line gives the command's time without Ray's
+start-up.
 
+    .venv/bin/python bench/refilter.py                 # 60,000 and 300,000 documents
     .venv/bin/python bench/refilter.py --docs 60000
 """
 
@@ -15,6 +18,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -106,24 +110,35 @@ def refilter(parent: Path, work: Path) -> tuple[float, float, dict]:
     return wall, float(engine), json.loads((out / "stats.json").read_text())
 
 
+def measure(tmp: Path, n: int) -> None:
+    parent = tmp / f"parent-{n}"
+    build(parent, n)
+    size = sum(f.stat().st_size for f in (parent / "shards").glob("*.tar"))
+    samples, tar_s = plain_tar(parent)
+    work = tmp / f"work-{n}"
+    work.mkdir()
+    wall, engine, totals = refilter(parent, work)
+    tar_rate, our_rate = samples / tar_s, n / wall
+    print(f"{n:,} documents in shards of 1,000 ({size / 2**20:,.0f} MiB)")
+    print(f"  plain tarfile read: {tar_rate:,.0f} documents/s ({tar_s:.1f} s)")
+    print(f"  curate run (image_similarity >= 0.3): {our_rate:,.0f} documents/s "
+          f"({wall:.1f} s, {totals['documents_written']:,} kept; pack "
+          f"{totals['stage_seconds'].get('pack', 0):.1f} s)")
+    print(f"  ratio (curate run / plain tar read): {our_rate / tar_rate:.2f}")
+    print(f"  extra: without Ray start-up ~{n / max(engine, 1):,.0f} documents/s "
+          f"({engine:.0f} s)", flush=True)
+    shutil.rmtree(parent)
+    shutil.rmtree(work)
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--docs", type=int, default=60_000)
+    p.add_argument("--docs", type=int, nargs="+", default=[60_000, 300_000],
+                   help="corpus sizes, each measured on its own (default: %(default)s)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="curate-refilter-") as tmp:
-        parent = Path(tmp) / "parent"
-        build(parent, args.docs)
-        size = sum(f.stat().st_size for f in (parent / "shards").glob("*.tar"))
-        n, tar_s = plain_tar(parent)
-        wall, engine, totals = refilter(parent, Path(tmp))
-        tar_rate, our_rate = n / tar_s, args.docs / wall
-        print(f"shards: {n:,} documents, {size / 2**20:,.0f} MiB")
-        print(f"plain tarfile read: {tar_rate:,.0f} documents/s ({tar_s:.1f} s)")
-        print(f"curate run (image_similarity >= 0.3): {our_rate:,.0f} documents/s "
-              f"({wall:.1f} s, {totals['documents_written']:,} kept)")
-        print(f"ratio (curate run / plain tar read): {our_rate / tar_rate:.2f}")
-        print(f"extra: without Ray start-up ~{args.docs / max(engine, 1):,.0f} documents/s "
-              f"({engine:.0f} s)")
+        for n in args.docs:
+            measure(Path(tmp), n)
     return 0
 
 
