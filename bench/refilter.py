@@ -113,6 +113,7 @@ def refilter(parent: Path, work: Path) -> tuple[float, float, dict]:
 def measure(tmp: Path, n: int) -> None:
     parent = tmp / f"parent-{n}"
     build(parent, n)
+    os.sync()  # the build's writes reach the disk now, not during either measurement
     size = sum(f.stat().st_size for f in (parent / "shards").glob("*.tar"))
     samples, tar_s = plain_tar(parent)
     work = tmp / f"work-{n}"
