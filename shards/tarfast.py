@@ -53,10 +53,18 @@ def member_header(name: str, size: int) -> bytes:
                      _TAIL_PAD))
 
 
+_ZERO_PAD = bytes(BLOCK)
+
+
+def member_parts(name: str, data: bytes) -> tuple[bytes, bytes, bytes]:
+    """Header, data and padding of one member, unjoined: a writer of many members
+    joins them once (an image is then copied once, not once per level)."""
+    return member_header(name, len(data)), data, _ZERO_PAD[:-len(data) % BLOCK]
+
+
 def member_bytes(name: str, data: bytes) -> bytes:
     """Header, data and padding of one member."""
-    pad = -len(data) % BLOCK
-    return b"".join((member_header(name, len(data)), data, b"\0" * pad))
+    return b"".join(member_parts(name, data))
 
 
 class TarFormatError(ValueError):

@@ -19,9 +19,7 @@ import pyarrow as pa
 from curation.document import Document, ImageRecord
 from curation.location import Location
 from shards.layout import DROPPED, DROPS, IMAGE_EXTENSIONS, STATS, sample_key
-from shards.tarfast import BLOCK, member_header
-
-ZEROS = bytes(BLOCK)
+from shards.tarfast import member_parts
 
 LIVE = ("ok", "pending")
 
@@ -96,10 +94,10 @@ def piece_bytes(docs: list[Document], unit_id: str) -> tuple[bytes, list[dict]]:
         key = sample_key(unit_id, position)
         length = data_bytes = 0
         for suffix, data in members.items():
-            pad = -len(data) % BLOCK
-            parts += (member_header(f"{key}.{suffix}", len(data)), data, ZEROS[:pad])
+            member = member_parts(f"{key}.{suffix}", data)
+            parts += member
             data_bytes += len(data)
-            length += BLOCK + len(data) + pad
+            length += sum(len(p) for p in member)
         rows.append({"key": key, "unit": unit_id, "doc_id": doc.doc_id,
                      "source": doc.source, "num_images": len(members) - 1,
                      "num_texts": len(doc.texts), "bytes": data_bytes,

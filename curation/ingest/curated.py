@@ -13,8 +13,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import fsspec
-
 from curation.document import Document
 from curation.ingest.quarantine import QuarantineRecord, excerpt_of
 from curation.location import Location
@@ -57,8 +55,6 @@ def lineage(uri: str, storage_options: dict | None = None) -> dict[str, Any]:
 def read_curated(path: str, storage_options: dict | None = None
                  ) -> Iterator[Document | QuarantineRecord]:
     """Documents of one shard; a sample that is not a curate document is quarantined."""
-    with fsspec.open(path, "rb", **(storage_options or {})):
-        pass  # fail early and clearly on an unreachable shard
     try:
         for index, sample in enumerate(read_shard(path, storage_options)):
             key = sample.get("__key__", "?")

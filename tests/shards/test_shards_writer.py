@@ -143,6 +143,11 @@ def test_kernel_copy_and_python_copy_write_the_same_shards(tmp_path):
         def read(self, name, start, end):
             return UnitPieces(pieces).read(name, start, end)
 
+    # the kernel path really runs here (a silent fall-back would make this test moot)
+    with open(tmp_path / "probe", "wb") as f:
+        assert UnitPieces(pieces).copy_to("00000-00000", 0, 512, f)
+    assert (tmp_path / "probe").read_bytes() == (tmp_path / "pieces" / "00000-00000.tar"
+                                                  ).read_bytes()[:512]
     ranges = [("00000-00000", 1, 2), ("00000-00001", 0, 3), ("00000-00002", 0, 1)]
     for source, where in ((UnitPieces(pieces), "kernel"), (ReadOnly(), "python")):
         assemble_shard(0, ranges, source, Location.of(str(tmp_path / where)))
