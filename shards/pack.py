@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Protocol
 
 import numpy as np
@@ -41,28 +41,71 @@ class ShardLimits:
     max_bytes: int = 512 * 1024 * 1024
 
 
+Ranges = list[tuple[str, int, int]]  # a shard's (piece, first row, count), in order
+
+
+@dataclass
+class ShardPlanner:
+    """The greedy cut, one unit at a time: a shard closes as soon as it is full (by
+    samples, or when the next sample would pass the byte limit), so it can be written
+    while later units are still being processed. Memory: the open shard's ranges."""
+
+    limits: ShardLimits
+    shard: int = 0  # index of the open shard
+    samples: int = 0
+    nbytes: int = 0
+    ranges: Ranges = field(default_factory=list)
+
+    def add(self, unit: str, lengths: np.ndarray, start: int = 0) -> list[tuple[int, Ranges]]:
+        """Plan rows ``start..`` of ``unit``; returns the shards this closed."""
+        closed: list[tuple[int, Ranges]] = []
+        limits, i, n = self.limits, start, len(lengths)
+        while i < n:
+            if self.samples >= limits.max_samples or (
+                    self.samples and self.nbytes + int(lengths[i]) > limits.max_bytes):
+                closed.append(self._close())
+            room = limits.max_samples - self.samples
+            cum = np.cumsum(lengths[i:i + room], dtype=np.int64)
+            fit = int(np.searchsorted(cum, limits.max_bytes - self.nbytes, side="right"))
+            take = max(fit, 1) if self.samples == 0 else fit
+            if take == 0:
+                closed.append(self._close())
+                continue
+            self.ranges.append((unit, i, take))
+            self.samples += take
+            self.nbytes += int(cum[take - 1])
+            i += take
+        if self.samples >= limits.max_samples:
+            closed.append(self._close())
+        return closed
+
+    def finish(self) -> list[tuple[int, Ranges]]:
+        """The last, partial shard (if any sample is left open)."""
+        return [self._close()] if self.ranges else []
+
+    def open_units(self) -> set[str]:
+        return {unit for unit, _, _ in self.ranges}
+
+    def _close(self) -> tuple[int, Ranges]:
+        done = (self.shard, self.ranges)
+        self.shard, self.samples, self.nbytes, self.ranges = self.shard + 1, 0, 0, []
+        return done
+
+
 def plan_shards(pieces: Iterable[tuple[str, np.ndarray]], limits: ShardLimits
                 ) -> Iterator[dict]:
     """Plan rows (shard, unit, first, count) from each unit's sample lengths in unit
     order. Memory: one unit's lengths at a time."""
-    shard, samples, nbytes = 0, 0, 0
+    planner = ShardPlanner(limits)
+
+    def rows(shards: list[tuple[int, Ranges]]) -> Iterator[dict]:
+        for shard, ranges in shards:
+            for unit, first, count in ranges:
+                yield {"shard": shard, "unit": unit, "first": first, "count": count}
+
     for unit, lengths in pieces:
-        i, n = 0, len(lengths)
-        while i < n:
-            if samples >= limits.max_samples or (
-                    samples and nbytes + int(lengths[i]) > limits.max_bytes):
-                shard, samples, nbytes = shard + 1, 0, 0
-            room = limits.max_samples - samples
-            cum = np.cumsum(lengths[i:i + room], dtype=np.int64)
-            fit = int(np.searchsorted(cum, limits.max_bytes - nbytes, side="right"))
-            take = max(fit, 1) if samples == 0 else fit
-            if take == 0:
-                shard, samples, nbytes = shard + 1, 0, 0
-                continue
-            yield {"shard": shard, "unit": unit, "first": i, "count": take}
-            samples += take
-            nbytes += int(cum[take - 1])
-            i += take
+        yield from rows(planner.add(unit, lengths))
+    yield from rows(planner.finish())
 
 
 class PieceSource(Protocol):

@@ -123,8 +123,9 @@ def drop_rows(docs: list[Document], unit_id: str) -> tuple[list[dict], list[dict
 
 
 def write_unit(docs: list[Document], unit_id: str, output: Location,
-               pieces: Location) -> dict:
-    """Write a unit's piece, drop tables and stats (last); return the stats."""
+               pieces: Location) -> tuple[dict, list[int]]:
+    """Write a unit's piece, drop tables and stats (last); return the stats and the
+    piece's sample lengths (what shard planning needs)."""
     data, index = piece_bytes(docs, unit_id)
     pieces.write_bytes(f"{unit_id}.tar", data, durable=False)  # staging: the stats
     pieces.write_parquet(f"{unit_id}.parquet", index, PIECE_SCHEMA, durable=False)
@@ -136,7 +137,7 @@ def write_unit(docs: list[Document], unit_id: str, output: Location,
              "images_written": sum(r["num_images"] for r in index),
              "bytes_written": sum(r["bytes"] for r in index)}
     output.child(STATS).write_json(f"{unit_id}.json", stats)
-    return stats
+    return stats, [r["length"] for r in index]
 
 
 MANIFEST_SCHEMA = pa.schema([

@@ -44,6 +44,8 @@ class UnitReport:
     errors: dict[str, int] = field(default_factory=dict)  # op -> data errors
     first_errors: list[str] = field(default_factory=list)
     timing: dict[str, float] = field(default_factory=dict)
+    # the last unit of its input file: the shard packer then knows what follows it
+    file_end: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -30,15 +30,17 @@ def file_marker(index: int) -> str:
 
 def ingest_file(index: int, path: str, cfg: IngestConfig, ingest_dir: Location,
                 output: Location, stage_units: bool, skip: frozenset[str] = frozenset()
-                ) -> Iterator[tuple[str, list[Document]]]:
-    """Yield ``(unit, documents)`` for the units of one input file not in ``skip``;
-    with ``stage_units`` every unit is also staged for later passes."""
+                ) -> Iterator[tuple[str, list[Document], bool]]:
+    """Yield ``(unit, documents, last)`` for the units of one input file not in
+    ``skip`` (``last``: no unit of the file follows; a full unit waits for the next
+    document to know); with ``stage_units`` every unit is also staged for later
+    passes."""
     units: list[str] = []
     bad: list[dict] = []
     batch: list[Document] = []
     n_docs = 0
 
-    def flush() -> Iterator[tuple[str, list[Document]]]:
+    def flush(last: bool) -> Iterator[tuple[str, list[Document], bool]]:
         unit = unit_id_for(index, len(units))
         units.append(unit)
         docs = list(batch)
@@ -46,17 +48,17 @@ def ingest_file(index: int, path: str, cfg: IngestConfig, ingest_dir: Location,
         if stage_units:
             ingest_dir.write_bytes(f"{unit}.cdb", encode_docs(docs), durable=False)
         if unit not in skip:
-            yield unit, docs
+            yield unit, docs, last
 
     try:
         for item in read_input(path, cfg, output.options):
             if isinstance(item, QuarantineRecord):
                 bad.append(item.to_dict())
                 continue
+            if len(batch) >= cfg.docs_per_unit:
+                yield from flush(False)
             batch.append(item)
             n_docs += 1
-            if len(batch) >= cfg.docs_per_unit:
-                yield from flush()
     except OSError as exc:
         if "://" in path or not _is_unreadable(exc):
             raise  # storage trouble is not bad data: let Ray retry, then fail loudly
@@ -66,7 +68,7 @@ def ingest_file(index: int, path: str, cfg: IngestConfig, ingest_dir: Location,
         bad.append(QuarantineRecord(path, "unreadable_file", f"{type(exc).__name__}: "
                                     f"{exc}", line=None).to_dict())
     if batch:
-        yield from flush()
+        yield from flush(True)
     lines = "".join(json.dumps(b, ensure_ascii=False) + "\n" for b in bad)
     output.child(QUARANTINE).write_bytes(f"{index:05d}.jsonl", lines.encode("utf-8"))
     ingest_dir.write_json(file_marker(index), {

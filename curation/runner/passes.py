@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import ray  # noqa: TID251 - the runner is where Ray lives
 
 from curation.errors import InfrastructureError, RunStopped
@@ -24,6 +25,7 @@ from curation.location import Location
 from curation.pipeline_config import IngestConfig, RunOptions
 from curation.runner.chain import ChainSettings, UnitReport
 from curation.runner.ingest import file_marker
+from curation.runner.pack_job import PackFailed, ShardPacker, UnitOrder
 from curation.runner.plan import OpGroup, Segment
 from curation.runner.progress import RunProgress
 from curation.runner.units import (
@@ -79,13 +81,14 @@ class RunState:
     def __post_init__(self) -> None:
         self.budget = self.budget or ErrorBudget(self.options)
 
-    def unit_done(self, row: dict[str, Any]) -> None:
+    def unit_done(self, row: dict[str, Any]) -> UnitReport:
         report = UnitReport(**json.loads(row["report"]))
         for key, seconds in report.timing.items():
             self.timings[key] = self.timings.get(key, 0.0) + seconds
         self.progress.unit_done(report)
         assert self.budget is not None
         self.budget.add(report)
+        return report
 
 
 @dataclass
@@ -191,23 +194,25 @@ def one_unit_per_block() -> Iterator[None]:
 
 
 def run_pass(seg: Segment, line: LineInput, output: Location, work: Location,
-             state: RunState, stage_input: bool, stage_to: Location | None) -> None:
+             state: RunState, stage_input: bool, stage_to: Location | None,
+             packer: ShardPacker | None = None) -> None:
     """One pass; the long-lived services its stages declare (host-partitioned download
-    actors) live exactly as long as the pass."""
+    actors) live exactly as long as the pass. The final pass hands each finished unit
+    to ``packer``, which writes shards while the pass runs."""
     from curation.runner.services import start_services
 
     services = start_services([op.stage for op in seg.ops if op.kind == "stage"])
     try:
         with one_unit_per_block():
             _run_pass(seg, line, output, work, state, stage_input, stage_to,
-                      services.clients)
+                      services.clients, packer)
     finally:
         services.stop()
 
 
 def _run_pass(seg: Segment, line: LineInput, output: Location, work: Location,
               state: RunState, stage_input: bool, stage_to: Location | None,
-              services: dict[str, Any]) -> None:
+              services: dict[str, Any], packer: ShardPacker | None) -> None:
     end, markers, suffix = pass_end(seg, output, work, stage_to)
     done = {n.removesuffix(suffix) for n in markers.list(suffix)}
     settings = ChainSettings(state.options.keep_text_only,
@@ -223,9 +228,12 @@ def _run_pass(seg: Segment, line: LineInput, output: Location, work: Location,
         source = None
     label = f"pass {seg.index} ({seg.label})"
     if source is None:
-        ds, total = _ingest_dataset(seg, line, output, settings, stage_input, done, end)
+        ds, total, file_units = _ingest_dataset(seg, line, output, settings, stage_input,
+                                                done, end)
+        order = UnitOrder(files=len(line.files or []), file_units=file_units)
     else:
         units = [n.removesuffix(".cdb") for n in source.list(".cdb")]
+        order = UnitOrder(listed=units)
         todo = [u for u in units if u not in done]
         total = len(todo)
         if len(todo) < len(units):
@@ -236,13 +244,18 @@ def _run_pass(seg: Segment, line: LineInput, output: Location, work: Location,
             ds = ray.data.from_items([{"unit": u} for u in todo],
                                      override_num_blocks=len(todo))
             ds = map_groups(ds, seg.groups, settings, source, end)
+    if packer is not None:
+        packer.expect(order, done)
     if ds is None:
         return
     state.progress.start_pass(label, total)
     try:
         for row in ds.iter_rows():
-            state.unit_done(row)
-    except RunStopped:
+            report = state.unit_done(row)
+            if packer is not None:
+                packer.unit_done(row["unit"], np.frombuffer(row["lengths"], np.int64),
+                                 report.file_end)
+    except (RunStopped, PackFailed):
         raise
     except Exception as exc:  # noqa: BLE001 - a Ray task failed for good
         raise RunFailed(_failure_message(exc, label)) from None
@@ -252,23 +265,26 @@ def _run_pass(seg: Segment, line: LineInput, output: Location, work: Location,
 
 def _ingest_dataset(seg: Segment, line: LineInput, output: Location,
                     settings: ChainSettings, stage_input: bool, done: set[str],
-                    end: End) -> tuple[Any, int | None]:
+                    end: End) -> tuple[Any, int | None, dict[int, int]]:
     """Pass 0 over input files: read, cut into units and run the first task group
-    in the same task; files whose units are all done are skipped."""
+    in the same task; files whose units are all done are skipped. Also returns the
+    unit counts of the files it read markers of (the shard packer's unit order)."""
     assert line.files is not None and line.ingest_config is not None
     marked = set(line.ingest.list(".done.json"))
     items = []
     skip: dict[int, frozenset[str]] = {}
+    file_units: dict[int, int] = {}
     for index, path in enumerate(line.files):
         mine = frozenset(u for u in done if u.startswith(f"{index:05d}-"))
         if file_marker(index) in marked and mine:
             units = line.ingest.read_json(file_marker(index))["units"]
+            file_units[index] = len(units)
             if set(units) <= mine:
                 continue
         skip[index] = mine
         items.append({"index": index, "path": path})
     if not items:
-        return None, 0
+        return None, 0, file_units
     groups = list(seg.groups)
     # the first task group runs inside the reading task, unless it calls services
     # (a download): then units fan out over many light tasks instead of waiting for
@@ -282,7 +298,7 @@ def _ingest_dataset(seg: Segment, line: LineInput, output: Location,
         chain, batch_size=1, num_cpus=1)
     if groups:
         ds = map_groups(ds, groups, settings, None, end)
-    return ds, None
+    return ds, None, file_units
 
 
 _FAILED = re.compile(r"stage '[^']+' failed on unit \S+: .*")

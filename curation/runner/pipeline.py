@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import ray  # noqa: TID251 - the runner is where Ray lives
+
 from curation.decisions import LIVE_IMAGES
 from curation.ingest.files import expand_inputs
 from curation.location import Location
@@ -23,13 +25,13 @@ from curation.pipeline_config import BranchConfig, PipelineConfig
 from curation.runner.finalize import finalize_output
 from curation.runner.fit import fit_global
 from curation.runner.guard import guard_output
-from curation.runner.pack_job import pack_shards
+from curation.runner.pack_job import ShardPacker
 from curation.runner.passes import LineInput, RunState, run_pass
 from curation.runner.plan import Segment, needs_input_staging, plan_segments
 from curation.runner.progress import QuietProgress, RunProgress
 from curation.runner.session import cluster_summary, start_ray
 from curation.stage import Stage
-from shards.layout import TOTALS, WORK
+from shards.layout import STATS, TOTALS, WORK
 from shards.pack import ShardLimits
 
 
@@ -164,9 +166,15 @@ def run_line(stages: list, line: LineInput, output: Location, work: Location,
     stage_objs: list[Stage] = [s.stage if hasattr(s, "stage") else s for s in stages]
     segments = plan_segments(stage_objs, stage_output=stage_to is not None)
     stage_input = line.files is not None and needs_input_staging(segments)
+    packer = None
+    if stage_to is None:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        packer = ShardPacker(output, work, ShardLimits(writer.max_samples, writer.max_bytes),
+                             max_in_flight=max(4, 2 * cpus))
     for seg in segments:
         if seg.runs:
-            run_pass(seg, line, output, work, state, stage_input, stage_to)
+            run_pass(seg, line, output, work, state, stage_input, stage_to,
+                     packer if seg.is_last else None)
         if seg.collect_for is not None:
             if not seg.runs:
                 check_early_facts(seg, work)
@@ -182,12 +190,13 @@ def run_line(stages: list, line: LineInput, output: Location, work: Location,
             early = f", collected in pass {seg.collected_by}" if not seg.runs else ""
             state.progress.say(f"{seg.collect_for.name}: fitted on {summary['facts']:,} "
                                f"facts ({summary.get('fit', 'task')}{early})")
-    if stage_to is not None:
+    if packer is None:
         return {}
-    limits = ShardLimits(writer.max_samples, writer.max_bytes)
     t0 = time.perf_counter()
-    pack_shards(output, work, limits)
+    n_shards = packer.finish([n.removesuffix(".json") for n in output.list(".json", STATS)])
     state.timings["pack"] = time.perf_counter() - t0
+    state.progress.say(f"shards: {n_shards:,} written ({packer.streamed:,} while the "
+                       "final pass ran)")
     return finalize_output(output, line.ingest, {
         "stage_seconds": {k: round(v, 3) for k, v in sorted(state.timings.items())}})
 

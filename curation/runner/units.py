@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import pyarrow as pa
 
 from curation.batch_codec import decode_docs, encode_docs
@@ -79,14 +80,16 @@ class StageEnd:
 
 @dataclass
 class WriteEnd:
-    """End of the final pass: the unit's piece, drop tables and stats (marker)."""
+    """End of the final pass: the unit's piece, drop tables and stats (marker). The
+    row also carries the piece's sample lengths (int64 bytes) for the shard packer."""
 
     output: Location
     pieces: Location
 
     def __call__(self, unit: str, docs: list[Document], report: UnitReport) -> dict:
-        write_unit(docs, unit, self.output, self.pieces)
-        return report_row(unit, finish_report(report, docs))
+        _, lengths = write_unit(docs, unit, self.output, self.pieces)
+        return report_row(unit, finish_report(report, docs),
+                          lengths=np.asarray(lengths, np.int64).tobytes())
 
 
 class UnitChain:
@@ -142,10 +145,11 @@ class IngestChain:
     def __call__(self, batch: dict[str, Any]) -> Iterator[dict[str, list]]:
         for index, path in zip(batch["index"], batch["path"]):
             index = int(index)
-            for unit, docs in ingest_file(index, str(path), self.cfg, self.ingest_dir,
-                                          self.output, self.stage_units,
-                                          self.skip.get(index, frozenset())):
-                report = UnitReport(unit)
+            for unit, docs, last in ingest_file(index, str(path), self.cfg,
+                                                self.ingest_dir, self.output,
+                                                self.stage_units,
+                                                self.skip.get(index, frozenset())):
+                report = UnitReport(unit, file_end=last)
                 if self.runner is not None:
                     docs = self.runner.run(unit, docs, report)
                 if self.end is not None:
