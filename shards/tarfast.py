@@ -128,5 +128,7 @@ def iter_tar(f: IO[bytes], where: str, check) -> Iterator[tuple[str, bytes]]:
         if long_name is not None:
             name, long_name = long_name, None
         check(name, kind, size)
-        data = _read(f, padded, where)
-        yield name, data[:size]
+        data = _read(f, size, where)  # the padding is read apart: no second copy
+        if padded > size:
+            _read(f, padded - size, where)
+        yield name, data

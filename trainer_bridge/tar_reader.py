@@ -24,21 +24,13 @@ class ShardCountError(ValueError):
     """A shard holds fewer samples than the count it was planned with."""
 
 
-def _split(name: str) -> tuple[str, str]:
-    """``split_name`` with a fast path for the flat names this project writes."""
-    if "/" in name:
-        return split_name(name)
-    key, _, suffix = name.partition(".")
-    return key, suffix
-
-
 def _iter_grouped(tf: tarfile.TarFile, where: str, start: int,
                   stop: int | None) -> Iterator[dict[str, Any]]:
     index = -1
     current: dict[str, Any] | None = None
     for member in tf:
         check_member(member, where)
-        key, suffix = _split(member.name)
+        key, suffix = split_name(member.name)
         if current is None or current["__key__"] != key:
             if current is not None and index >= start:
                 yield current
