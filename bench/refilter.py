@@ -123,7 +123,7 @@ def measure(tmp: Path, n: int) -> None:
     print(f"{n:,} documents in shards of 1,000 ({size / 2**20:,.0f} MiB)")
     print(f"  plain tarfile read: {tar_rate:,.0f} documents/s ({tar_s:.1f} s)")
     print(f"  curate run (image_similarity >= 0.3): {our_rate:,.0f} documents/s "
-          f"({wall:.1f} s, {totals['documents_written']:,} kept; pack "
+          f"({wall:.1f} s, {totals['documents_written']:,} kept; packing after the pass "
           f"{totals['stage_seconds'].get('pack', 0):.1f} s)")
     print(f"  ratio (curate run / plain tar read): {our_rate / tar_rate:.2f}")
     print(f"  extra: without Ray start-up ~{n / max(engine, 1):,.0f} documents/s "
