@@ -159,6 +159,11 @@ def test_stale_shards_of_an_earlier_attempt_are_removed(ray_session, tmp_path):
     first = run_pipeline(cfg, [str(inputs)], str(out), progress=lambda _: None,
                          keep_work=True)
     assert first["shards"] == 2
+    # shards were packed as the pass went: a plan per shard, every piece deleted
+    work = out / "_work"
+    assert sorted(p.name for p in (work / "shard_plans").iterdir()) == ["000000.json",
+                                                                         "000001.json"]
+    assert list((work / "pieces").glob("*.tar")) == []
     # an earlier, larger attempt left a third shard and its manifest part behind
     (out / "shards" / "000002.tar").write_bytes((out / "shards" / "000000.tar").read_bytes())
     (out / "manifest" / "000002.parquet").write_bytes(
