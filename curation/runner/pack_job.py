@@ -29,6 +29,9 @@ from shards.layout import MANIFEST, SHARDS, shard_name
 from shards.pack import Ranges, ShardLimits, ShardPlanner, assemble_shard
 
 PLANS = "shard_plans"
+# finished units waiting behind one whose file's unit count is unknown, before the
+# packer looks for that file's marker (once per unit that finishes while it waits)
+RESOLVE_BACKLOG = 8
 
 
 @ray.remote(num_cpus=0, max_restarts=3, max_task_retries=3, max_concurrency=4)
@@ -67,6 +70,20 @@ class UnitOrder:
     listed: list[str] | None = None
     files: int = 0
     file_units: dict[int, int] = field(default_factory=dict)
+    markers: Location | None = None  # the input files' markers (their unit lists)
+
+    def resolve(self, unit: str) -> bool:
+        """Learn the unit count of ``unit``'s file from its marker, if it is written
+        (a file that yielded no unit at all, or whose last unit a resumed run skipped,
+        never reports its end with a unit). True when the count is now known."""
+        f = int(unit.split("-")[0])
+        if self.listed is not None or self.markers is None or f in self.file_units:
+            return False
+        try:
+            self.file_units[f] = len(self.markers.read_json(f"{f:05d}.done.json")["units"])
+        except FileNotFoundError:
+            return False
+        return True
 
     def after(self, unit: str | None) -> str | None:
         """The unit that follows ``unit`` (``None``: the first), or ``None`` at the end;
@@ -153,6 +170,9 @@ class ShardPacker:
     def _advance(self) -> None:
         while True:
             unit = self._next()
+            if unit is not None and unit not in self.ready and len(
+                    self.ready) >= RESOLVE_BACKLOG and self.order.resolve(unit):
+                continue
             if unit is None or unit not in self.ready:
                 return
             lengths = self.ready.pop(unit)

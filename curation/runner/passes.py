@@ -230,7 +230,8 @@ def _run_pass(seg: Segment, line: LineInput, output: Location, work: Location,
     if source is None:
         ds, total, file_units = _ingest_dataset(seg, line, output, settings, stage_input,
                                                 done, end)
-        order = UnitOrder(files=len(line.files or []), file_units=file_units)
+        order = UnitOrder(files=len(line.files or []), file_units=file_units,
+                          markers=line.ingest)
     else:
         units = [n.removesuffix(".cdb") for n in source.list(".cdb")]
         order = UnitOrder(listed=units)

@@ -145,3 +145,26 @@ def test_a_packer_stopped_half_way_resumes_without_rewriting(reference, tmp_path
     assert shard_hashes(out) == ref
     for name, when in kept.items():  # written shards were not written again
         assert out.child(MANIFEST).fs.modified(out.child(MANIFEST).path(name)) == when
+
+
+def test_a_file_without_units_is_learned_from_its_marker(ray_session, tmp_path):
+    """File 1 yields no unit (all its records quarantined): the packer finds its
+    marker once units queue up behind it, and packs on during the pass."""
+    units = units_of(n_files=6)
+    out, work = write_pieces(tmp_path, units)
+    ingest = work.child("ingest")
+    ingest.write_json("00001.done.json", {"units": []})
+    packer = ShardPacker(out, work, LIMITS)
+    packer.expect(UnitOrder(files=6, markers=ingest), set())
+    ordered = sorted(units)
+    for unit in ordered:
+        last = unit == max(u for u in ordered if u[:5] == unit[:5])
+        packer.unit_done(unit, lengths(work, unit), last)
+    assert packer.ready == {}  # nothing left waiting for the end of the pass
+    assert packer.last_done == ordered[-1]
+    n = packer.finish(ordered)
+
+    clean = tmp_path / "clean"
+    out2, work2 = write_pieces(clean, units)
+    assert ShardPacker(out2, work2, LIMITS).finish(ordered) == n
+    assert shard_hashes(out) == shard_hashes(out2)
