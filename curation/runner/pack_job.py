@@ -2,7 +2,7 @@
 
 The driver plans (``ShardPlanner``: a greedy cut over the units' sample lengths in
 unit order, which the final pass hands back with each unit's small report row) and
-a Ray task assembles each shard as soon as it is full; a unit's piece is deleted once
+an assembler actor writes each shard as soon as it is full; a unit's piece is deleted once
 every shard holding its samples is written. Pieces therefore live for seconds, not
 for the whole pass: on one machine they are dropped from the page cache before they
 are ever written back to disk, and the shards are the only bytes the disk takes.
@@ -103,8 +103,8 @@ class UnitOrder:
 
 
 class ShardPacker:
-    """Plans shards as units finish, assembles full ones in Ray tasks (a bounded
-    window), deletes pieces whose shards are all written. Driver state: the open
+    """Plans shards as units finish, has the assembler actors write full ones (a
+    bounded window in flight), deletes pieces whose shards are all written. Driver state: the open
     shard, the units finished out of order, the shards in flight."""
 
     def __init__(self, output: Location, work: Location, limits: ShardLimits,
