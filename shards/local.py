@@ -14,7 +14,7 @@ import pyarrow as pa
 from curation.document import Document
 from curation.location import Location
 from shards.layout import MANIFEST, QUARANTINE, SHARD_INDEX, STATS, TOTALS
-from shards.pack import ShardLimits, assemble_shard, group_plan, plan_shards, shard_row
+from shards.pack import ShardLimits, assemble_shard, cut_shards, shard_row
 from shards.totals import sum_unit_stats
 from shards.writer import SHARD_INDEX_SCHEMA, write_unit
 
@@ -41,16 +41,13 @@ def write_output(units: dict[str, list[Document]], output: str | Location,
                 yield unit, table["length"].to_numpy()
 
         if fill_across_units:
-            plan = list(plan_shards(lengths(), limits))
+            plan = list(cut_shards(lengths(), limits))
         else:
-            plan, base = [], 0
+            plan = []
             for unit, lens in lengths():
-                rows = [{**r, "shard": r["shard"] + base}
-                        for r in plan_shards([(unit, lens)], limits)]
-                plan.extend(rows)
-                base = rows[-1]["shard"] + 1 if rows else base
-        shards = [assemble_shard(index, ranges, pieces, out)
-                  for index, ranges in group_plan(plan)]
+                plan += [(len(plan) + i, ranges)
+                         for i, ranges in cut_shards([(unit, lens)], limits)]
+        shards = [assemble_shard(index, ranges, pieces, out) for index, ranges in plan]
     bad = quarantine or []
     out.child(QUARANTINE).write_bytes(
         "00000.jsonl", "".join(json.dumps(b) + "\n" for b in bad).encode())

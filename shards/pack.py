@@ -2,7 +2,7 @@
 
 Units are the unit of work and resume; shards are what a trainer reads, so they are
 sized by ``writer.max_samples`` / ``max_bytes`` regardless of how many documents a
-unit kept. ``plan_shards`` walks the pieces in unit order and cuts greedily: every
+unit kept. ``ShardPlanner`` walks the pieces in unit order and cuts greedily: every
 shard but the last is full (by samples, or within one sample of the byte limit). The
 plan depends only on the pieces, so a resumed run plans the same shards, with the
 same names, and skips the ones already written. ``assemble_shard`` copies byte ranges
@@ -30,9 +30,6 @@ from shards.writer import MANIFEST_SCHEMA
 # copy_file_range errors that mean "not here" (another filesystem on an old kernel,
 # a filesystem or sandbox without it): the bytes are then copied through Python
 _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EPERM}
-
-PLAN_SCHEMA = pa.schema([("shard", pa.int64()), ("unit", pa.string()),
-                         ("first", pa.int64()), ("count", pa.int64())])
 
 
 @dataclass
@@ -92,20 +89,14 @@ class ShardPlanner:
         return done
 
 
-def plan_shards(pieces: Iterable[tuple[str, np.ndarray]], limits: ShardLimits
-                ) -> Iterator[dict]:
-    """Plan rows (shard, unit, first, count) from each unit's sample lengths in unit
-    order. Memory: one unit's lengths at a time."""
+def cut_shards(pieces: Iterable[tuple[str, np.ndarray]], limits: ShardLimits
+               ) -> Iterator[tuple[int, Ranges]]:
+    """(shard index, its ranges) from each unit's sample lengths in unit order, all
+    at once (a complete set of pieces). Memory: one unit's lengths at a time."""
     planner = ShardPlanner(limits)
-
-    def rows(shards: list[tuple[int, Ranges]]) -> Iterator[dict]:
-        for shard, ranges in shards:
-            for unit, first, count in ranges:
-                yield {"shard": shard, "unit": unit, "first": first, "count": count}
-
     for unit, lengths in pieces:
-        yield from rows(planner.add(unit, lengths))
-    yield from rows(planner.finish())
+        yield from planner.add(unit, lengths)
+    yield from planner.finish()
 
 
 class PieceSource(Protocol):
@@ -209,16 +200,3 @@ def shard_row(name: str, manifest: pa.Table) -> dict:
     return {"shard": name, "samples": manifest.num_rows,
             "images": int(pc.sum(manifest["num_images"]).as_py() or 0),
             "bytes": int(pc.sum(manifest["length"]).as_py() or 0) + len(TAR_END)}
-
-
-def group_plan(rows: Iterable[dict]) -> Iterator[tuple[int, list[tuple[str, int, int]]]]:
-    """Plan rows (sorted by shard) -> (shard index, its ranges)."""
-    current, ranges = None, []
-    for row in rows:
-        if row["shard"] != current and ranges:
-            yield current, ranges  # type: ignore[misc]
-            ranges = []
-        current = row["shard"]
-        ranges.append((row["unit"], row["first"], row["count"]))
-    if ranges:
-        yield current, ranges  # type: ignore[misc]

@@ -153,10 +153,14 @@ class ShardPacker:
         if missing is not None:
             raise PackFailed(f"{self.pieces.uri}: unit {missing} has no piece to pack")
         self._submit(self.planner.finish(), None, None)
-        while self.in_flight:
-            self._collect(block=True)
+        self.wait_all()
         _remove_beyond(self.output, self.planner.shard)
         return self.planner.shard
+
+    def wait_all(self) -> None:
+        """Until every shard launched so far is written (its pieces then released)."""
+        while self.in_flight:
+            self._collect(block=True)
 
     # -- planning -------------------------------------------------------------------------
     def _next(self) -> str | None:

@@ -31,7 +31,7 @@ from curation.runner.passes import LineInput, RunState, map_groups
 from curation.runner.plan import group_ops, plan_segments
 from curation.runner.units import WriteEnd
 from shards.layout import DROPPED, MANIFEST, SHARDS, STATS, TOTALS
-from shards.pack import ShardLimits, UnitPieces, assemble_shard, group_plan, plan_shards
+from shards.pack import ShardLimits, UnitPieces, assemble_shard, cut_shards
 from shards.reader import iter_samples
 
 PLAN = "_plan.json"
@@ -227,7 +227,7 @@ def _repack(out: Location, pieces: Location, plan: dict) -> None:
         return
     sources = RetrySources(out, pieces)
     seq = sources.sequence(touched, set(plan["units"]))
-    for index, ranges in group_plan(plan_shards(iter(seq), _limits_of(out))):
+    for index, ranges in cut_shards(seq, _limits_of(out)):
         shard = plan["first_new"] + index
         if f"{shard:06d}.parquet" not in parts:
             assemble_shard(shard, ranges, sources, out)

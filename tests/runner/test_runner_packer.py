@@ -14,7 +14,7 @@ import pytest
 from curation.location import Location
 from curation.runner.pack_job import PLANS, ShardPacker, UnitOrder
 from shards.layout import MANIFEST, SHARDS
-from shards.pack import ShardLimits, ShardPlanner, plan_shards
+from shards.pack import ShardLimits, ShardPlanner, cut_shards
 from shards.writer import write_unit
 from tests.shards.test_shards_writer import make_doc
 
@@ -49,7 +49,7 @@ def shard_hashes(out: Location) -> dict[str, str]:
             for n in out.list(".tar", SHARDS)}
 
 
-def test_the_planner_cuts_a_unit_at_a_time_as_plan_shards_cuts_them_all():
+def test_the_planner_cuts_a_unit_at_a_time_into_full_shards():
     rng = np.random.default_rng(3)
     for _ in range(300):
         limits = ShardLimits(int(rng.integers(1, 9)), int(rng.integers(100, 3000)))
@@ -57,11 +57,13 @@ def test_the_planner_cuts_a_unit_at_a_time_as_plan_shards_cuts_them_all():
                   for k in range(int(rng.integers(1, 7)))]
         planner, streamed = ShardPlanner(limits), []
         for unit, lens in pieces:
-            streamed += planner.add(unit, lens)
+            closed = planner.add(unit, lens)
+            # a shard closes as soon as it is full, not when the next unit arrives
+            assert planner.samples < limits.max_samples
+            streamed += closed
         streamed += planner.finish()
-        rows = [{"shard": s, "unit": u, "first": f, "count": c}
-                for s, ranges in streamed for u, f, c in ranges]
-        assert rows == list(plan_shards(pieces, limits))
+        assert streamed == list(cut_shards(pieces, limits))
+        assert [s for s, _ in streamed] == list(range(len(streamed)))
         # every row once, in order; every shard but the last full (or at the byte limit)
         flat = [(u, i) for _, ranges in streamed for u, f, c in ranges
                 for i in range(f, f + c)]
@@ -73,6 +75,11 @@ def test_the_planner_cuts_a_unit_at_a_time_as_plan_shards_cuts_them_all():
             nxt = streamed[s + 1][1][0]
             assert samples == limits.max_samples or \
                 nbytes + int(sizes[nxt[0]][nxt[1]]) > limits.max_bytes
+        for _, ranges in streamed:  # within both limits (one oversized sample alone)
+            samples = sum(c for _, _, c in ranges)
+            nbytes = sum(int(sizes[u][f:f + c].sum()) for u, f, c in ranges)
+            assert samples <= limits.max_samples
+            assert nbytes <= limits.max_bytes or samples == 1
 
 
 @pytest.fixture
@@ -107,8 +114,7 @@ def test_a_piece_lives_until_every_shard_holding_it_is_written(ray_session, tmp_
     packer.expect(UnitOrder(listed=sorted(units)), set())
     for unit in sorted(units)[:4]:
         packer.unit_done(unit, lengths(work, unit), False)
-        while packer.in_flight:
-            packer._collect(block=True)
+        packer.wait_all()
         left = {n.removesuffix(".tar") for n in work.child("pieces").list(".tar")}
         # the open shard's units keep their pieces; nothing later was touched
         assert packer.planner.open_units() <= left
@@ -125,8 +131,7 @@ def test_a_packer_stopped_half_way_resumes_without_rewriting(reference, tmp_path
     first.expect(UnitOrder(listed=sorted(units)), set())
     for unit in sorted(units)[:3]:
         first.unit_done(unit, lengths(work, unit), False)
-    while first.in_flight:
-        first._collect(block=True)
+    first.wait_all()
     written = len(out.list(".parquet", MANIFEST))
     # then the driver dies after writing plans, before their shards are written
     first._launch = lambda index, ranges: None  # type: ignore[method-assign]
